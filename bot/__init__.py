@@ -1,0 +1,1 @@
+"""The application: Telegram, storage, delivery, scheduling, CLI and configuration."""

@@ -1,0 +1,4 @@
+"""News in: fetch feeds politely, parse them into `Item`s and extract `Signals`.
+
+Knows HTTP and feed formats, nothing of users, storage or Telegram.
+"""
