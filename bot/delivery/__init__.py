@@ -1,0 +1,1 @@
+"""Delivery: the outbox sender and Telegram's rate limits."""
