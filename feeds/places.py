@@ -1,10 +1,276 @@
-"""Find Ukrainian places in text. PLACEHOLDER: being written in this session (issue 3)."""
+"""Find the Ukrainian places where the events of a news text happen.
+
+One Aho-Corasick pass over the normalised text (`feeds.gazetteer`), word-boundary checks,
+then cheap rules: capital letters for names, the noun after an adjective, ambiguity.
+"""
 
 from __future__ import annotations
 
-from feeds.models import PlaceMention
+import re
+from dataclasses import dataclass
+
+from feeds.gazetteer import Entry, Gazetteer, load_gazetteer, normalise
+from feeds.models import COUNTRY, PlaceMention
+
+_UKRAINE = PlaceMention(place_id=COUNTRY, oblast=COUNTRY, name="Ukraine")
+
+# What the noun after an oblast/raion/hromada adjective says it is.
+_TOKEN = re.compile(r"[^\W\d_][\w'-]*|[.!?;:()\"«»]|\d+")
+_CONNECTORS = frozenset(
+    "та і й и а також and or або чи ta both".split()
+)  # fmt: skip
+_OBLAST_WORDS = ("обл", "регіон", "регион", "region", "oblast", "province")
+_OBLAST_ABBREVIATIONS = frozenset({"ова", "ода", "ога", "ова", "ova", "oda", "огв", "вца"})
+_RAION_WORDS = ("район", "district", "raion", "р-н", "р-ну", "р-ні")
+_HROMADA_WORDS = ("громад", "hromad", "тг", "отг", "community", "communities")
+_CITY_WORDS = ("міськ", "місто", "міста", "місті", "городск", "город", "city")
+_CITY_EXACT = frozenset({"мер", "мэр", "mayor", "мвa", "мва"})
+_ADJECTIVE_ENDINGS = ("ській", "ської", "ських", "ська", "ський", "ському", "ськім", "ськими",
+                      "ськ", "ской", "ских", "ская", "ский", "ском", "скую", "цької", "цькій",
+                      "цьких", "цька", "цкой", "цких", "цкая", "зької", "зькій", "зьких",
+                      "ькій", "ької", "ьких")  # fmt: skip
+
+# "Kyiv says ...": the government, not the city.
+_METONYMY_AFTER = re.compile(
+    r"(?:'s)?\s*,?\s*(?:says|said|has said|warned|warns|claims|claimed|accused|accuses|denied|"
+    r"denies|wants|hopes|insists|insisted|announced|believes|urged|urges|asked|asks|responded|"
+    r"confirmed|seeks|sought|rejected|agreed|demanded|vowed|plans|intends|meanwhile|"
+    r"and its (?:allies|partners|western)|"
+    r"заявив|заявил|заявляє|заявляет|звинуватив|обвинил|вимагає|требует)\b"
+)
+_METONYMY_POSSESSIVE = re.compile(
+    r"'s\s+(?:counteroffensive|air power|counter-offensive|forces|troops|allies|army|military|"
+    r"government|partners|western|request|bid|position|leadership|backers|officials|"
+    r"defen[cs]e|war|offensive|strategy|push|push for|ability|decision|demands|drones?|"
+    r"missiles?|strikes?|attacks?|negotiat\w*|envoy|delegation)\b"
+)
+_METONYMY_BEFORE = re.compile(
+    r"(?:officials|authorities|government|leaders|diplomats|moscow|москва|москвою|москвой)"
+    r"\s+(?:in|and|і|и|та)\s+$|(?:between|between moscow and|and moscow|"
+    r"москвою і|москвой и|між|между)\s+$"
+)
+_METONYMY_PAIR = re.compile(r"^\s*(?:and|і|и|та|-)\s*(?:moscow|москв)")
+_SURNAME_AFTER = re.compile(r"\s+[A-ZА-ЯІЇЄҐ][a-zа-яіїєґ']+")
+# A dateline at the start of a line: "СИМФЕРОПОЛЬ, 18 янв" or "KYIV (Reuters) -".
+_DATELINE_AFTER = re.compile(r"\s*(?:,|\(|—|–|-\s)")
+
+# Is the text about Ukraine as a whole (besides any finer place)?
+_NATIONWIDE = re.compile(
+    r"(?<!\w)(?:across|throughout|all over|in|of|inside|to|on|over|the whole of|всій|всей|по всій|"
+    r"по всей|в|у|по|на|територі\w+|регіонах|регионах|областях|країни|страны)\s+"
+    r"(?:україн\w*|украин\w*|ukraine)|"
+    r"ukraine(?:'s|’s)\s+(?:power|energy|grid|electricity|infrastructure|gas|heating|"
+    r"national|network|system|capital|regions|cities)|"
+    r"україн\w+\s+енерг\w+|украин\w+\s+энерг\w+|енергосистем\w+\s+україни|"
+    r"энергосистем\w+\s+украины|(?:нек|нэк)\s+[«\"]?укренерго|укренерго|укрэнерго|ukrenergo|"
+    r"енергетичн\w+\s+інфраструктур\w+\s+україни|энергетическ\w+\s+инфраструктур\w+\s+украины|"
+    r"ukrainian\s+(?:power|energy|grid|cities|regions|homes|households|families|consumers|"
+    r"civilians|people)|ukrainians\b|українців|українці|украинцев|украинцы"
+)
+
+
+@dataclass(slots=True)
+class _Hit:
+    start: int
+    end: int  # exclusive
+    entries: tuple[Entry, ...]
 
 
 def find_places(text: str, *, language: str | None = None) -> tuple[PlaceMention, ...]:
-    """Places (resolved to gazetteer ids) where the events of `text` happen."""
-    return ()
+    """Places (resolved to gazetteer ids) where the events of `text` happen.
+
+    A single ``UA`` mention when the text is about Ukraine but names no finer place; ``()``
+    when it is not about Ukraine. `language` is accepted for callers that know it; the
+    matcher reads all three languages at once.
+    """
+    if not text:
+        return ()
+    gazetteer = load_gazetteer()
+    low = normalise(text)
+    hits = _longest_hits(gazetteer, text, low)
+    country_named = False
+    found: dict[str, tuple[str, str]] = {}  # place id -> surface, in text order
+    pending: list[tuple[_Hit, list[str]]] = []  # ambiguous settlement names
+    for hit in hits:
+        kinds = {kind for _, kind in hit.entries}
+        surface = text[hit.start : hit.end]
+        if "S" in kinds:
+            continue
+        if kinds & {"U", "u"}:
+            country_named = True
+            continue
+        fixed = [pid for pid, kind in hit.entries if kind in "OF"]
+        if fixed:
+            for pid in dict.fromkeys(fixed):
+                found.setdefault(pid, (surface, hit.entries[0][1]))
+            continue
+        names = _settlement_candidates(gazetteer, text, low, hit)
+        if names:
+            if len(names) == 1:
+                found.setdefault(names[0], (surface, "N"))
+            else:
+                pending.append((hit, names))
+            continue
+        area = _adjective_place(gazetteer, low, hit)
+        if area:
+            found.setdefault(area, (surface, "A"))
+    if pending:
+        context = {pid[:4] for pid in found}
+        for hit, names in pending:
+            inside = [pid for pid in names if pid[:4] in context]
+            if len({pid[:4] for pid in inside}) == 1:
+                found.setdefault(inside[0], (text[hit.start : hit.end], "N"))
+            elif len({pid[:4] for pid in names}) == 1:
+                found.setdefault(names[0], (text[hit.start : hit.end], "N"))
+    mentions = [
+        PlaceMention(place_id=pid, oblast=_oblast_of(pid), name=_name(gazetteer, pid),
+                     surface=surface)
+        for pid, (surface, _) in found.items()
+    ]  # fmt: skip
+    if not mentions:
+        return (_UKRAINE,) if country_named or _NATIONWIDE.search(low) else ()
+    if _NATIONWIDE.search(low):
+        mentions.append(_UKRAINE)
+    return tuple(mentions)
+
+
+def _oblast_of(place_id: str) -> str:
+    return place_id[:4] if len(place_id) >= 4 else place_id
+
+
+def _name(gazetteer: Gazetteer, place_id: str) -> str:
+    place = gazetteer.get(place_id)
+    return place.name_en if place else place_id
+
+
+def _longest_hits(gazetteer: Gazetteer, text: str, low: str) -> list[_Hit]:
+    """Whole-word matches, leftmost-longest, without overlaps.
+
+    Headlines glued together by aggregators ("NBC NewsKyiv Mayor") still count as words
+    where a lower-case letter meets an upper-case one.
+    """
+    raw: list[_Hit] = []
+    n = len(low)
+    for end, (length, entries) in gazetteer.automaton.iter(low):
+        start = end - length + 1
+        if start > 0 and low[start - 1].isalnum():
+            if not (text[start].isupper() and text[start - 1].islower()):
+                continue
+        elif start > 1 and low[start - 1] == "-" and low[start - 2].isalnum():
+            continue
+        if end + 1 < n and low[end + 1].isalnum():
+            if not (text[end + 1].isupper() and text[end].islower()):
+                continue
+        raw.append(_Hit(start, end + 1, entries))
+    raw.sort(key=lambda h: (h.start, -h.end))
+    out: list[_Hit] = []
+    last_end = -1
+    for hit in raw:
+        if hit.start >= last_end:
+            out.append(hit)
+            last_end = hit.end
+    return out
+
+
+def _sentence_initial(text: str, start: int) -> bool:
+    i = start - 1
+    while i >= 0 and text[i] in " \t\"'«„“(":
+        i -= 1
+    return i < 0 or text[i] in ".!?\n:;—–|"
+
+
+def _settlement_candidates(gazetteer: Gazetteer, text: str, low: str, hit: _Hit) -> list[str]:
+    """Settlement ids a capitalised name may mean, most prominent first ([] if none fits)."""
+    names = [(pid, kind) for pid, kind in hit.entries if kind in "Nnp"]
+    if not names or not text[hit.start].isupper():
+        return []
+    if any(kind == "p" and pid not in gazetteer.centres for pid, kind in names) and (
+        _SURNAME_AFTER.match(text, hit.end)
+    ):
+        return []  # "Volodymyr Zelensky" is a man, not the town of Volodymyr
+    if _is_metonymy(low, hit) or _is_dateline(text, hit):
+        return []
+    initial = _sentence_initial(text, hit.start)
+    ids = [
+        pid for pid, kind in names
+        if kind in "Np" or not initial or pid in gazetteer.centres
+    ]  # fmt: skip
+    if not ids:
+        return []
+
+    def rank(pid: str) -> int:
+        if pid in gazetteer.centres:
+            return 0
+        place = gazetteer.get(pid)
+        return 1 if place and place.level == "city" else 2
+
+    best = min(rank(pid) for pid in ids)
+    return [pid for pid in ids if rank(pid) == best]
+
+
+def _is_metonymy(low: str, hit: _Hit) -> bool:
+    """"Kyiv says", "Moscow and Kyiv": the state, not the city (only for capitals)."""
+    if not any(pid == "UA80" for pid, _ in hit.entries):
+        return False
+    after = low[hit.end : hit.end + 40]
+    before = low[max(0, hit.start - 30) : hit.start]
+    return bool(
+        _METONYMY_AFTER.match(after)
+        or _METONYMY_POSSESSIVE.match(after)
+        or _METONYMY_BEFORE.search(before)
+        or _METONYMY_PAIR.match(after)
+    )
+
+
+def _is_dateline(text: str, hit: _Hit) -> bool:
+    """An upper-case place at the start of a line followed by a date or agency is a dateline."""
+    surface = text[hit.start : hit.end]
+    if not surface.isupper() or len(surface) < 4:
+        return False
+    line_start = hit.start == 0 or text[hit.start - 1] == "\n"
+    return line_start and bool(_DATELINE_AFTER.match(text, hit.end))
+
+
+def _adjective_place(gazetteer: Gazetteer, low: str, hit: _Hit) -> str | None:
+    """Resolve an oblast/raion/hromada adjective by the noun that follows it."""
+    adjectives = [(pid, kind) for pid, kind in hit.entries if kind in "ARH"]
+    if not adjectives:
+        return None
+    noun = _following_noun(low, hit.end)
+    if noun == "oblast":
+        ids = [pid for pid, kind in adjectives if kind == "A"]
+        ids = ["UA32" if pid == "UA80" else pid for pid in ids]
+    elif noun == "city":
+        ids = [gazetteer.centre_of.get(pid, pid) for pid, kind in adjectives if kind == "A"]
+    elif noun == "raion":
+        ids = [pid for pid, kind in adjectives if kind == "R"]
+    elif noun == "hromada":
+        ids = [pid for pid, kind in adjectives if kind == "H"]
+    else:
+        # "херсонські аграрії", "київські енергетики": the oblast, or Kyiv the city.
+        ids = [pid for pid, kind in adjectives if kind == "A"]
+        ids = ["UA80" if pid == "UA32" else pid for pid in ids]
+    ids = list(dict.fromkeys(ids))
+    return ids[0] if len(ids) == 1 else None
+
+
+def _following_noun(low: str, end: int) -> str | None:
+    """"oblast", "raion", "hromada", "city" or None: what the adjective ending at `end` is."""
+    for count, match in enumerate(_TOKEN.finditer(low, end, min(len(low), end + 120))):
+        token = match.group()
+        if token in "()":
+            continue
+        if count > 8 or not token[0].isalnum():
+            return None
+        if token.startswith(_OBLAST_WORDS) or token in _OBLAST_ABBREVIATIONS:
+            return "oblast"
+        if token.startswith(_RAION_WORDS):
+            return "raion"
+        if token.startswith(_HROMADA_WORDS):
+            return "hromada"
+        if token.startswith(_CITY_WORDS) or token in _CITY_EXACT:
+            return "city"
+        if token in _CONNECTORS or token.endswith(_ADJECTIVE_ENDINGS) or token == "частково":
+            continue
+        return None
+    return None

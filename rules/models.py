@@ -30,6 +30,13 @@ class Story:
     text: str = ""
     link: str | None = None
     resolved: bool = False
+    # Added for story grouping (`rules.grouping`): how many items told it, what changed as
+    # they arrived ("colder: -18 -> -21"), the headlines compared with newcomers, and when a
+    # restoration resolved it. `rules.story_facts.story_to_dict` round-trips every field.
+    item_count: int = 1
+    changes: tuple[str, ...] = ()
+    titles: tuple[str, ...] = ()
+    resolved_at: datetime | None = None
 
     @property
     def coldest_c(self) -> float | None:

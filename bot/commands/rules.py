@@ -1,0 +1,226 @@
+"""`python -m bot rules parse TEXT` and `python -m bot rules test TEXT FEED_OR_FILE...`.
+
+`parse` prints a rule's canonical text (English and Ukrainian) and its JSON, or the error with
+a caret under the problem (exit status 2). `test` reads feeds, turns each item into a story and
+shows whether the rule matches it and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from feeds.extract import extract
+from feeds.models import Item, Signals, Source
+from feeds.parse import ParsedFeed, parse_feed
+from rules.language import RuleSyntaxError, format_rule, parse_rule
+from rules.models import Story
+from rules.places import PlaceDirectory
+from rules.rule import Rule
+
+_URL_PREFIXES = ("http://", "https://")
+EXIT_OK, EXIT_FEED_FAILED, EXIT_BAD_RULE = 0, 1, 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    parse = sub.add_parser("parse", help="print a rule as canonical text and JSON")
+    parse.add_argument("text", metavar="TEXT", help='the rule, e.g. "power outage in Kyiv"')
+    parse.add_argument("--lang", choices=("en", "uk"), default="en", help="language of errors")
+    test = sub.add_parser("test", help="show which items of feeds a rule matches, and why")
+    test.add_argument("text", metavar="TEXT", help="the rule")
+    test.add_argument("inputs", nargs="+", metavar="FEED_OR_FILE", help="feed URLs or files")
+    test.add_argument("--json", action="store_true", help="one JSON object per item per line")
+    test.add_argument("--matched", action="store_true", help="show only the items that match")
+    test.add_argument("--lang", choices=("en", "uk"), default="en", help="language of errors")
+    test.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="allow URLs on private or loopback addresses (local test servers)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from feeds.gazetteer import load_gazetteer
+
+    places = load_gazetteer()
+    rule = _parse_or_report(args.text, places, args.lang, sys.stderr)
+    if rule is None:
+        return EXIT_BAD_RULE
+    if args.rules_command == "parse":
+        _print_parsed(sys.stdout, rule, places)
+        return EXIT_OK
+    return _test(args, rule, places, sys.stdout, sys.stderr)
+
+
+def _parse_or_report(text: str, places: PlaceDirectory, lang: str, err: TextIO) -> Rule | None:
+    try:
+        return parse_rule(text, places=places, lang=lang)
+    except RuleSyntaxError as exc:
+        err.write(f"error: {exc}\n{_indent(exc.pointer())}\n")
+        return None
+
+
+def _print_parsed(out: TextIO, rule: Rule, places: PlaceDirectory) -> None:
+    out.write(f"en: {format_rule(rule, places=places, lang='en')}\n")
+    out.write(f"uk: {format_rule(rule, places=places, lang='uk')}\n")
+    out.write(json.dumps(rule.to_json(), ensure_ascii=False) + "\n")
+
+
+# --- test: items -> stories -> explanations ------------------------------------------------------
+
+
+def story_from_item(item: Item, signals: Signals) -> Story:
+    """A one-item `Story`, as the matcher sees an item before it is grouped with others."""
+    affected = signals.affected if signals.affected is not None else signals.affected_lower_bound
+    return Story(
+        id=item.key,
+        title=item.title,
+        first_published=item.published,
+        last_published=item.published,
+        categories=signals.categories,
+        place_ids=signals.place_ids,
+        temperatures_c=signals.temperatures_c,
+        affected=affected,
+        severity=signals.severity,
+        sources=(item.source_name,) if item.source_name else (),
+        text=item.summary,
+        link=item.link,
+    )
+
+
+def _test(
+    args: argparse.Namespace, rule: Rule, places: PlaceDirectory, out: TextIO, err: TextIO
+) -> int:
+    if not args.json:
+        out.write(f"rule: {format_rule(rule, places=places)}\n\n")
+    outcomes = asyncio.run(_read_all(args.inputs, allow_private=args.allow_private))
+    failed = False
+    total = matched = 0
+    for outcome in outcomes:
+        if outcome.error is not None:
+            failed = True
+            err.write(f"error: {outcome.label}: {outcome.error}\n")
+            continue
+        assert outcome.feed is not None
+        for item in sorted(outcome.feed.items, key=lambda i: i.published, reverse=True):
+            try:
+                story = story_from_item(item, extract(item))
+            except Exception as exc:  # an extractor bug must not hide the other items
+                failed = True
+                err.write(f"error: {outcome.label}: fact extraction failed for {item.key}: {exc}\n")
+                continue
+            conditions = rule.explain(story)
+            hit = rule.matches(story)
+            total += 1
+            matched += hit
+            if args.matched and not hit:
+                continue
+            if args.json:
+                out.write(json.dumps(_record(story, hit, conditions), ensure_ascii=False) + "\n")
+            else:
+                _print_item(out, story, hit, conditions)
+    if not args.json:
+        out.write(f"{matched} of {total} items match\n")
+    return EXIT_FEED_FAILED if failed else EXIT_OK
+
+
+def _print_item(out: TextIO, story: Story, hit: bool, conditions: list[tuple[str, bool]]) -> None:
+    when = story.first_published.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    source = ", ".join(story.sources) or "-"
+    out.write(f"{'MATCH' if hit else 'no   '}  {when}  {source}  {story.title}\n")
+    if not conditions:
+        out.write("       (the rule has no conditions: everything matches)\n")
+    for description, held in conditions:
+        out.write(f"       {'+' if held else '-'} {description}\n")
+    out.write("\n")
+
+
+def _record(story: Story, hit: bool, conditions: list[tuple[str, bool]]) -> dict[str, Any]:
+    return {
+        "title": story.title,
+        "link": story.link,
+        "published": story.first_published.isoformat(),
+        "sources": list(story.sources),
+        "matched": hit,
+        "conditions": [{"condition": text, "held": held} for text, held in conditions],
+    }
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+# --- reading feeds ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    label: str
+    feed: ParsedFeed | None = None
+    error: str | None = None
+
+
+async def _read_all(inputs: Sequence[str], *, allow_private: bool) -> list[_Outcome]:
+    urls = [value for value in inputs if value.startswith(_URL_PREFIXES)]
+    fetched = await _fetch_all(urls, allow_private=allow_private) if urls else {}
+    return [fetched[value] if value in fetched else _read_file(value) for value in inputs]
+
+
+def _read_file(value: str) -> _Outcome:
+    if "://" in value:
+        return _Outcome(value, error="only http:// and https:// URLs or local files can be read")
+    path = Path(value)
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        return _Outcome(value, error="file not found")
+    except IsADirectoryError:
+        return _Outcome(value, error="is a directory, not a feed file")
+    except OSError as exc:
+        return _Outcome(value, error=f"cannot read the file: {exc.strerror or exc}")
+    source = Source(url=path.resolve().as_uri(), name=path.name)
+    return _parsed(value, parse_feed(content, source=source, fetched_at=datetime.now(UTC)))
+
+
+async def _fetch_all(urls: Sequence[str], *, allow_private: bool) -> dict[str, _Outcome]:
+    from feeds.errors import FeedError
+    from feeds.fetch import FetchLimits, fetch, make_client
+
+    limits = FetchLimits(allow_private_hosts=allow_private)
+
+    async def one(client: Any, url: str) -> _Outcome:
+        try:
+            result = await fetch(client, url, limits=limits)
+        except FeedError as exc:
+            return _Outcome(url, error=exc.message)
+        source = Source(url=result.url, name=result.url.split("://", 1)[-1].split("/", 1)[0])
+        parsed = parse_feed(
+            result.content or b"",
+            source=source,
+            headers=result.headers,
+            fetched_at=result.fetched_at,
+        )
+        return _parsed(url, parsed)
+
+    async with make_client(limits=limits) as client:
+        outcomes = await asyncio.gather(*(one(client, url) for url in dict.fromkeys(urls)))
+    return {outcome.label: outcome for outcome in outcomes}
+
+
+def _parsed(label: str, feed: ParsedFeed) -> _Outcome:
+    if not feed.is_feed:
+        detail = "; ".join(feed.problems[:2]) or "no feed structure found"
+        return _Outcome(label, error=f"not a feed: {detail}")
+    if feed.title:  # rules name outlets by the feed's title ("from UNIAN"), not by a file name
+        items = tuple(dataclasses.replace(item, source_name=feed.title) for item in feed.items)
+        feed = dataclasses.replace(feed, items=items)
+    return _Outcome(label, feed=feed)

@@ -1,0 +1,228 @@
+"""The Ukrainian gazetteer: places, their names in three languages, and name lookup.
+
+Loads the frozen `data/gazetteer.json.gz` (built by `scripts/build_gazetteer.py`) lazily, once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+
+DATA_PATH = Path(__file__).parent / "data" / "gazetteer.json.gz"
+
+LEVELS = ("country", "oblast", "raion", "hromada", "city", "town")
+# Which place wins when a typed name fits several: bigger and better-known first.
+_LEVEL_RANK = {"country": 0, "oblast": 1, "city": 2, "raion": 3, "hromada": 4, "town": 5}
+
+# Same-length normalisation, so offsets in the normalised text are offsets in the original.
+_NORMALISE = str.maketrans(
+    {"’": "'", "ʼ": "'", "`": "'", "‘": "'", "ё": "е", "Ё": "е", "‐": "-", "‑": "-",
+     "‒": "-", "\u00a0": " "}
+)  # fmt: skip
+
+_OBLAST_NOUNS = re.compile(
+    r"\s+(?:область|області|областю|обл\.?|oblast|region|province|область|области|регіон|регион)$"
+)
+_RAION_NOUNS = re.compile(r"\s+(?:район|районі|raion|district|р-н)$")
+_HROMADA_NOUNS = re.compile(r"\s+(?:громада|громади|hromada|community|тг|отг)$")
+_QUALIFIER = re.compile(r"^(.*?)\s*\((.+)\)$")
+
+
+def normalise(text: str) -> str:
+    """Lower-case `text` and unify apostrophes and dashes, keeping every offset."""
+    low = text.translate(_NORMALISE).lower()
+    if len(low) != len(text):  # a few letters (e.g. "İ") lower-case to two characters
+        low = "".join(c.lower()[:1] for c in text.translate(_NORMALISE))
+    return low
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """One administrative unit or settlement; `oblast` is its admin-1 id (``UA`` for Ukraine)."""
+
+    id: str
+    level: str
+    oblast: str
+    name_en: str
+    name_uk: str
+    name_ru: str | None
+
+
+# One pattern entry: (place id, kind); kinds are described in scripts/build_gazetteer.py.
+Entry = tuple[str, str]
+
+
+class Gazetteer:
+    """Every place and every surface form of its names, with lookup for names typed by people."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._places: dict[str, Place] = {
+            row[0]: Place(row[0], row[1], row[2], row[3], row[4], row[5])
+            for row in data["places"]
+        }
+        self.patterns: dict[str, tuple[Entry, ...]] = {
+            surface: tuple((pid, kind) for pid, kind in entries)
+            for surface, entries in data["patterns"].items()
+        }
+        self.centres: frozenset[str] = frozenset(data["centres"])
+        self.centre_of: dict[str, str] = {
+            ("UA32" if c == "UA80" else c[:4]): c for c in self.centres
+        }
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, place_id: str) -> Place | None:
+        return self._places.get(place_id)
+
+    def oblasts(self) -> list[Place]:
+        """The 24 oblasts, Crimea, Kyiv city and Sevastopol, by English name."""
+        first = [p for p in self._places.values() if len(p.id) == 4]
+        return sorted(first, key=lambda p: p.name_en)
+
+    @cached_property
+    def automaton(self) -> ahocorasick.Automaton:
+        """Aho-Corasick automaton over every surface form: value (length, entries)."""
+        auto = ahocorasick.Automaton()
+        for surface, entries in self.patterns.items():
+            auto.add_word(surface, (len(surface), entries))
+        auto.make_automaton()
+        return auto
+
+    # -- names typed by people -------------------------------------------------------------
+
+    def lookup(self, name: str) -> str | None:
+        """The place id for a name typed by a person, or None when unknown or ambiguous."""
+        ids = self._candidates(name)
+        return ids[0] if len(ids) == 1 else None
+
+    def _candidates(self, name: str) -> list[str]:
+        text = " ".join(normalise(name).split()).strip(" .,;:!?\"'«»")
+        if not text:
+            return []
+        if re.fullmatch(r"ua\d*", text) and text.upper() in self._places:
+            return [text.upper()]
+        qualified = _QUALIFIER.match(text)
+        if qualified:
+            base = self._candidates(qualified.group(1))
+            for part in qualified.group(2).split(","):
+                areas = self._candidates(part)
+                if len(areas) == 1:
+                    base = [b for b in base if b.startswith(areas[0]) or areas[0] == "UA80"
+                            and b == "UA80"]  # fmt: skip
+            return self._best(base)
+        for noun_re, kinds in ((_OBLAST_NOUNS, "AO"), (_RAION_NOUNS, "R"), (_HROMADA_NOUNS, "H")):
+            stripped = noun_re.sub("", text)
+            if stripped != text and stripped in self.patterns:
+                ids = [pid for pid, kind in self.patterns[stripped] if kind in kinds]
+                if kinds == "AO":
+                    ids = ["UA32" if pid == "UA80" else pid for pid in ids]
+                    ids = [pid[:4] for pid in ids]
+                if ids:
+                    return self._best(list(dict.fromkeys(ids)))
+        entries = self.patterns.get(text, ())
+        ids = [pid for pid, kind in entries if kind in "UOFNnA" and pid]
+        if not ids:
+            ids = [pid for pid, kind in entries if kind in "RH" and pid]
+        return self._best(list(dict.fromkeys(ids)))
+
+    def _best(self, ids: list[str]) -> list[str]:
+        """Keep the most prominent of several candidates; ties stay ambiguous."""
+        if len(ids) <= 1:
+            return ids
+
+        def rank(pid: str) -> tuple[int, int]:
+            place = self._places.get(pid)
+            level = _LEVEL_RANK.get(place.level, 9) if place else 9
+            return (0 if pid in self.centres else 1, level)
+
+        ranked = sorted(ids, key=rank)
+        top = rank(ranked[0])
+        return [pid for pid in ranked if rank(pid) == top]
+
+    def suggest(self, name: str, limit: int = 3) -> list[str]:
+        """Display names close to a misspelt `name`, best first ("Kiyv" -> ["Kyiv"])."""
+        from rapidfuzz import fuzz, process
+
+        query = " ".join(normalise(name).split())
+        if not query:
+            return []
+        index = self._suggestion_index
+        found = process.extract(
+            query, list(index), scorer=fuzz.ratio, limit=limit * 8, score_cutoff=60
+        )
+        # Equal scores: the better-known place first (oblast, city, then smaller units).
+        found.sort(key=lambda hit: (-round(hit[1]), index[hit[0]][0]))
+        out: list[str] = []
+        for variant, _score, _ in found:
+            display = index[variant][1]
+            if display not in out:
+                out.append(display)
+            if len(out) == limit:
+                break
+        return out
+
+    @cached_property
+    def _suggestion_index(self) -> dict[str, tuple[int, str]]:
+        """Variant (names and spellings in three languages) -> (rank, English display name)."""
+        index: dict[str, tuple[int, str]] = {}
+        by_id: dict[str, list[str]] = {}
+        for surface, entries in self.patterns.items():
+            ids = {pid for pid, kind in entries if kind in "NOFU"}
+            if len(ids) == 1:
+                by_id.setdefault(ids.pop(), []).append(surface)
+        ranked = sorted(self._places.values(), key=lambda p: _LEVEL_RANK.get(p.level, 9))
+        for place in ranked:
+            rank = 0 if place.id in self.centres else _LEVEL_RANK.get(place.level, 9) + 1
+            display = self.display_name(place.id)
+            names = [place.name_en, place.name_uk, place.name_ru, display]
+            for variant in [*names, *by_id.get(place.id, [])]:
+                if variant and variant.lower() not in index:
+                    index[variant.lower()] = (rank, display)
+        return index
+
+    def display_name(self, place_id: str, lang: str = "en") -> str:
+        """A name for `place_id` that `lookup` resolves back to the same id."""
+        place = self._places.get(place_id)
+        if place is None:
+            return place_id
+        base = self._plain_name(place, lang)
+        if self._candidates(base) == [place_id]:
+            return base
+        qualifiers: list[str] = []
+        for cut in (4, 6, 9):
+            if len(place_id) <= cut:
+                break
+            area = self._places.get(place_id[:cut])
+            if area is None:
+                continue
+            qualifiers.insert(0, self._plain_name(area, lang))
+            name = f"{base} ({', '.join(qualifiers)})"
+            if self._candidates(name) == [place_id]:
+                return name
+        return place_id
+
+    @staticmethod
+    def _plain_name(place: Place, lang: str) -> str:
+        if lang == "uk":
+            suffix = {"raion": " район", "hromada": " громада"}.get(place.level, "")
+            return place.name_uk + suffix
+        if lang == "ru" and place.name_ru:
+            suffix = {"raion": " район", "hromada": " громада"}.get(place.level, "")
+            return place.name_ru + suffix
+        suffix = {"raion": " raion", "hromada": " hromada"}.get(place.level, "")
+        return place.name_en + suffix
+
+
+@cache
+def load_gazetteer(path: Path = DATA_PATH) -> Gazetteer:
+    """The gazetteer shipped in the package, loaded once."""
+    with gzip.open(path, "rb") as fh:
+        data = json.loads(fh.read().decode("utf-8"))
+    return Gazetteer(data)

@@ -1,0 +1,277 @@
+"""Poll many feeds at once: fetch concurrently under per-host and global caps, parse off the
+event loop, and hand back what to store (validators, failures, next poll time, moved URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import multiprocessing
+import os
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from feeds.errors import FeedError, HTTPStatusError, NotAFeedError
+from feeds.fetch import DEFAULT_LIMITS, FetchLimits, FetchResult, Validators, fetch
+from feeds.models import Item, Source
+from feeds.netsafety import Resolver
+from feeds.parse import ParsedFeed, parse_feed
+from feeds.schedule import UNHEALTHY_AFTER, is_unhealthy, next_poll_at
+
+DEFAULT_PER_HOST = 4
+DEFAULT_GLOBAL_LIMIT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """How often to poll: `Source.interval_seconds` overrides `interval` per feed."""
+
+    interval: timedelta = timedelta(minutes=5)
+    min_interval: timedelta = timedelta(minutes=1)
+    max_interval: timedelta = timedelta(hours=1)
+    unhealthy_after: int = UNHEALTHY_AFTER
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What we remember about a source between polls."""
+
+    source: Source
+    validators: Validators = field(default_factory=Validators)
+    consecutive_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """One source's poll: the items parsed (or the error) and the state to store.
+
+    `items` is empty when the feed did not change (`not_modified`) or the poll failed.
+    `state` is the next `SourceState`: new validators, the failure count, and a source
+    whose URL follows a permanent redirect.
+    """
+
+    state: SourceState
+    items: tuple[Item, ...] = ()
+    error: FeedError | None = None
+    not_modified: bool = False
+    problems: tuple[str, ...] = ()
+    next_poll_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    permanent_url: str | None = None
+    unhealthy: bool = False
+    feed_title: str | None = None
+    feed_language: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def source(self) -> Source:
+        return self.state.source
+
+
+def make_parse_executor(workers: int | None = None) -> ProcessPoolExecutor:
+    """A process pool for `poll_many(executor=...)`: parsing is CPU-bound Python, so threads
+    share one core while processes use them all (see bench/README.md for the figures).
+
+    "spawn" because forking a process that runs an event loop and threads is unsafe.
+    The caller owns the pool: `shutdown()` it on exit.
+    """
+    return ProcessPoolExecutor(
+        max_workers=workers or os.cpu_count() or 1,
+        mp_context=multiprocessing.get_context("spawn"),
+    )
+
+
+async def poll_source(
+    client: httpx.AsyncClient,
+    state: SourceState,
+    *,
+    limits: FetchLimits = DEFAULT_LIMITS,
+    policy: PollPolicy = PollPolicy(),
+    now: datetime | None = None,
+    executor: Executor | None = None,
+    resolver: Resolver | None = None,
+) -> PollOutcome:
+    """Fetch and parse one source. Never raises a `FeedError`: it comes back in the outcome.
+
+    Parsing runs in `executor` (the loop's default thread pool when None; a process pool
+    parses in parallel on several cores), so a 1.5 MB feed does not stall the event loop.
+    """
+    return await _poll(
+        client,
+        state,
+        limits=limits,
+        policy=policy,
+        now=now,
+        executor=executor,
+        resolver=resolver,
+        gate=contextlib.nullcontext(),
+    )
+
+
+async def poll_many(
+    client: httpx.AsyncClient,
+    states: Sequence[SourceState],
+    *,
+    limits: FetchLimits = DEFAULT_LIMITS,
+    policy: PollPolicy = PollPolicy(),
+    per_host: int = DEFAULT_PER_HOST,
+    global_limit: int = DEFAULT_GLOBAL_LIMIT,
+    now: datetime | None = None,
+    executor: Executor | None = None,
+    resolver: Resolver | None = None,
+) -> list[PollOutcome]:
+    """Poll every source concurrently; outcomes come back in the order of `states`.
+
+    At most `per_host` requests run against one host and `global_limit` in all. The caps
+    cover the network part only: parsing happens after the slot is released.
+    """
+    caps = _Caps(per_host=per_host, global_limit=global_limit)
+
+    async def one(state: SourceState) -> PollOutcome:
+        try:
+            return await _poll(
+                client,
+                state,
+                limits=limits,
+                policy=policy,
+                now=now,
+                executor=executor,
+                resolver=resolver,
+                gate=caps.slot(state.source.url),
+            )
+        except Exception as exc:  # a bug in one feed's poll must not cancel the others
+            error = FeedError(state.source.url, f"unexpected {type(exc).__name__}: {exc}")
+            return _failed(state, error, policy=policy, now=now or datetime.now(UTC))
+
+    return list(await asyncio.gather(*(one(state) for state in states)))
+
+
+class _Caps:
+    """A global semaphore plus one per host, created on first use."""
+
+    def __init__(self, *, per_host: int, global_limit: int) -> None:
+        if per_host < 1 or global_limit < 1:
+            raise ValueError("concurrency caps must be at least 1")
+        self._per_host = per_host
+        self._global = asyncio.Semaphore(global_limit)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    @contextlib.asynccontextmanager
+    async def slot(self, url: str) -> AsyncIterator[None]:
+        try:
+            host = httpx.URL(url).host.lower()
+        except (httpx.InvalidURL, TypeError, ValueError):
+            host = ""  # fetch reports the bad URL; it still takes a slot
+        host_cap = self._hosts.setdefault(host, asyncio.Semaphore(self._per_host))
+        # Host first: a feed waiting for its busy host must not hold a global slot.
+        async with host_cap, self._global:
+            yield
+
+
+async def _poll(
+    client: httpx.AsyncClient,
+    state: SourceState,
+    *,
+    limits: FetchLimits,
+    policy: PollPolicy,
+    now: datetime | None,
+    executor: Executor | None,
+    resolver: Resolver | None,
+    gate: AbstractAsyncContextManager[object],
+) -> PollOutcome:
+    started = now or datetime.now(UTC)
+    source = state.source
+    try:
+        async with gate:
+            result = await fetch(
+                client, source.url, validators=state.validators, limits=limits, resolver=resolver
+            )
+    except FeedError as fetch_error:
+        return _failed(state, fetch_error, policy=policy, now=started)
+
+    moved = replace(source, url=result.permanent_url) if result.permanent_url else source
+    if result.content is None:
+        return _succeeded(state, moved, result, None, policy=policy, now=started)
+
+    loop = asyncio.get_running_loop()
+    parsed = await loop.run_in_executor(
+        executor,
+        functools.partial(
+            parse_feed,
+            result.content,
+            source=source,
+            headers=result.headers,
+            fetched_at=result.fetched_at,
+        ),
+    )
+    if not parsed.is_feed:
+        detail = "; ".join(parsed.problems[:2]) or "no feed found in the response"
+        not_a_feed = NotAFeedError(result.url, f"not a feed: {detail}")
+        # Old validators stay: storing the page's hash would make the same page look like an
+        # unchanged, healthy feed on the next poll.
+        return _failed(state, not_a_feed, policy=policy, now=started)
+    return _succeeded(state, moved, result, parsed, policy=policy, now=started)
+
+
+def _succeeded(
+    state: SourceState,
+    source: Source,
+    result: FetchResult,
+    parsed: ParsedFeed | None,
+    *,
+    policy: PollPolicy,
+    now: datetime,
+) -> PollOutcome:
+    return PollOutcome(
+        state=SourceState(source=source, validators=result.validators, consecutive_failures=0),
+        items=parsed.items if parsed else (),
+        not_modified=parsed is None,
+        problems=parsed.problems if parsed else (),
+        next_poll_at=next_poll_at(
+            now=now,
+            interval=_interval(source, policy),
+            ttl_seconds=parsed.ttl_seconds if parsed else None,
+            cache_control=result.headers.get("cache-control"),
+            expires=result.headers.get("expires"),
+            min_interval=policy.min_interval,
+            max_interval=policy.max_interval,
+        ),
+        permanent_url=result.permanent_url,
+        feed_title=parsed.title if parsed else None,
+        feed_language=parsed.language if parsed else None,
+    )
+
+
+def _failed(
+    state: SourceState, error: FeedError, *, policy: PollPolicy, now: datetime
+) -> PollOutcome:
+    failures = state.consecutive_failures + 1
+    gone = isinstance(error, HTTPStatusError) and error.gone
+    return PollOutcome(
+        state=replace(state, consecutive_failures=failures),
+        error=error,
+        next_poll_at=next_poll_at(
+            now=now,
+            interval=_interval(state.source, policy),
+            min_interval=policy.min_interval,
+            max_interval=policy.max_interval,
+            consecutive_failures=failures,
+            retry_after=getattr(error, "retry_after", None),
+        ),
+        # 410 Gone is the publisher saying the feed will not come back: no need to wait.
+        unhealthy=gone or is_unhealthy(failures, policy.unhealthy_after),
+    )
+
+
+def _interval(source: Source, policy: PollPolicy) -> timedelta:
+    if source.interval_seconds and source.interval_seconds > 0:
+        return timedelta(seconds=source.interval_seconds)
+    return policy.interval

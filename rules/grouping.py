@@ -1,0 +1,301 @@
+"""One story per event: `StoryGrouper` joins items about the same event into one `Story`.
+
+An item joins the open story it scores best against, when the score reaches the threshold:
+
+    score = title similarity (weighted term overlap, see `rules.similarity`)
+          + PLACE_BONUS  when both name overlapping specific places (finer than "Ukraine")
+          + FACTS_BONUS  when, besides, they share a category (or the item restores what the
+                         story reports cut) - enough on its own, so a Ukrainian and an English
+                         report of the same outage in the same place join
+
+Never joined: items more than `window` away from the story in time, items whose specific places
+all differ from the story's (Kyiv and Kharkiv on the same day stay two stories), and outage
+news published after a story was resolved (a new cut is a new event). Open stories are indexed
+by title term and oblast, and expire once the newest item seen is `window` past their last one,
+so finding candidates never walks every story.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from feeds.models import Category, Item, Signals
+from rules.models import Story
+from rules.similarity import (
+    TermStats,
+    near_copy_score,
+    normalise_title,
+    term_similarity,
+    title_terms,
+)
+from rules.story_facts import (
+    RESOLVABLE,
+    merge_item,
+    new_story,
+    oblast_of,
+    places_conflict,
+    places_overlap,
+    specific_places,
+)
+
+DEFAULT_WINDOW = timedelta(hours=36)
+DEFAULT_THRESHOLD = 0.3
+PLACE_BONUS = 0.15
+FACTS_BONUS = 0.5
+# Headlines compared per story: the latest ones say most about where the story is now.
+TITLES_COMPARED = 8
+
+
+class UpdateKind(StrEnum):
+    NEW = "new"
+    JOINED = "joined"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class StoryUpdate:
+    """What adding one item did: the story as it now stands, how it changed, and why it joined.
+
+    `changes` lists what this item added ("new source: Ukrinform", "colder: -18 -> -21",
+    "affected: 300000 -> 500000", "new place: UA63", "new category: cold", "resolved");
+    `score` is the join score (None for a new story or a duplicate).
+    """
+
+    story: Story
+    kind: UpdateKind
+    changes: tuple[str, ...] = ()
+    score: float | None = None
+
+
+@dataclass(slots=True)
+class _Open:
+    story: Story
+    terms: list[frozenset[str]] = field(default_factory=list)
+    normalised: list[str] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
+    item_keys: set[tuple[str, str]] = field(default_factory=set)
+
+
+class StoryGrouper:
+    """Groups items into stories as they arrive (see the module docstring for the rule).
+
+    `threshold` trades precision for recall: higher keeps more stories apart. `max_posting`
+    bounds how many stories one common title term may bring in as candidates.
+    """
+
+    def __init__(
+        self,
+        *,
+        window: timedelta = DEFAULT_WINDOW,
+        threshold: float = DEFAULT_THRESHOLD,
+        max_posting: int = 64,
+    ) -> None:
+        if window <= timedelta(0):
+            raise ValueError("window must be positive")
+        self.window = window
+        self.threshold = threshold
+        self.max_posting = max_posting
+        self._open: dict[str, _Open] = {}
+        self._index: dict[str, set[str]] = {}
+        self._expiry: list[tuple[datetime, str]] = []
+        self._item_story: dict[tuple[str, str], str] = {}
+        self._stats = TermStats()
+        self._watermark: datetime | None = None
+
+    # --- public -------------------------------------------------------------------------
+
+    def add(self, item: Item, signals: Signals) -> StoryUpdate:
+        """Fold `item` (with its extracted `signals`) into a story and say what happened."""
+        item_key = (item.source_url or item.source_name, item.key)
+        known = self._item_story.get(item_key)
+        if known is not None and known in self._open:
+            return StoryUpdate(story=self._open[known].story, kind=UpdateKind.DUPLICATE)
+
+        self._advance(item.published)
+        terms = title_terms(item.title, item.source_name or None)
+        normalised = normalise_title(item.title, item.source_name or None)
+        best, best_score = self._best_candidate(item, signals, terms, normalised)
+        self._stats.add(terms)
+
+        if best is None:
+            story = new_story(self._new_id(item), item, signals)
+            entry = _Open(story=story)
+            self._open[story.id] = entry
+            self._remember(entry, item_key, terms, normalised, signals)
+            return StoryUpdate(story=story, kind=UpdateKind.NEW)
+
+        merge = merge_item(best.story, item, signals)
+        best.story = merge.story
+        self._remember(best, item_key, terms, normalised, signals)
+        if merge.resolved_now:
+            kind = UpdateKind.RESOLVED
+        elif merge.escalated:
+            kind = UpdateKind.ESCALATED
+        else:
+            kind = UpdateKind.JOINED
+        return StoryUpdate(story=merge.story, kind=kind, changes=merge.changes, score=best_score)
+
+    def seed(self, stories: Iterable[Story]) -> None:
+        """Reopen stories kept from an earlier run (e.g. read back with `story_from_dict`)."""
+        for story in stories:
+            entry = _Open(story=story)
+            self._open[story.id] = entry
+            for title in story.titles or (story.title,):
+                terms = title_terms(title)
+                self._stats.add(terms)
+                self._add_title(entry, terms, normalise_title(title))
+            self._index_places(entry, story.place_ids)
+            heapq.heappush(self._expiry, (story.last_published, story.id))
+
+    def expire(self, now: datetime) -> list[Story]:
+        """Close and return the stories whose last item is more than `window` before `now`."""
+        closed: list[Story] = []
+        limit = now - self.window
+        while self._expiry and self._expiry[0][0] < limit:
+            last, story_id = heapq.heappop(self._expiry)
+            entry = self._open.get(story_id)
+            # Entries pushed before the story's latest item are stale: skip them.
+            if entry is None or entry.story.last_published != last:
+                continue
+            self._close(entry)
+            closed.append(entry.story)
+        return closed
+
+    @property
+    def open_stories(self) -> list[Story]:
+        """The stories still open to new items, oldest first."""
+        return sorted((e.story for e in self._open.values()), key=lambda s: s.first_published)
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    # --- candidates and scoring ---------------------------------------------------------
+
+    def _best_candidate(
+        self, item: Item, signals: Signals, terms: frozenset[str], normalised: str
+    ) -> tuple[_Open | None, float]:
+        best: _Open | None = None
+        best_score = 0.0
+        for entry in self._candidates(terms, signals):
+            score = self._score(entry, item, signals, terms, normalised)
+            if score is None:
+                continue
+            newer = best is not None and entry.story.last_published > best.story.last_published
+            if score > best_score or (score == best_score and newer):
+                best, best_score = entry, score
+        if best is None or best_score < self.threshold:
+            return None, 0.0
+        return best, best_score
+
+    def _candidates(self, terms: frozenset[str], signals: Signals) -> list[_Open]:
+        ids: set[str] = set()
+        for term in terms:
+            posting = self._index.get("t:" + term)
+            # A term shared by very many stories ("ukraine") finds nothing worth scoring.
+            if posting and len(posting) <= self.max_posting:
+                ids |= posting
+        for oblast in {oblast_of(p) for p in specific_places(signals.place_ids)}:
+            ids |= self._index.get("p:" + oblast, set())
+        return [self._open[i] for i in ids if i in self._open]
+
+    def _score(
+        self,
+        entry: _Open,
+        item: Item,
+        signals: Signals,
+        terms: frozenset[str],
+        normalised: str,
+    ) -> float | None:
+        story = entry.story
+        if item.published < story.first_published - self.window:
+            return None
+        if item.published > story.last_published + self.window:
+            return None
+        if places_conflict(story.place_ids, signals.place_ids):
+            return None
+        restores = Category.RESTORATION in signals.categories
+        if (
+            story.resolved
+            and not restores
+            and story.resolved_at is not None
+            and item.published > story.resolved_at
+        ):
+            return None
+
+        recent = entry.terms[-TITLES_COMPARED:]
+        title_score = max((term_similarity(terms, t, self._stats) for t in recent), default=0.0)
+        if title_score < self.threshold:
+            for other in entry.normalised[-TITLES_COMPARED:]:
+                title_score = max(title_score, near_copy_score(normalised, other))
+
+        score = title_score
+        story_places = specific_places(story.place_ids)
+        item_places = specific_places(signals.place_ids)
+        if story_places and item_places and places_overlap(story_places, item_places):
+            score += PLACE_BONUS
+            shared = (story.categories & signals.categories) - {Category.RESTORATION}
+            if shared or (restores and story.categories & RESOLVABLE):
+                score += FACTS_BONUS
+        return score
+
+    # --- bookkeeping --------------------------------------------------------------------
+
+    def _remember(
+        self,
+        entry: _Open,
+        item_key: tuple[str, str],
+        terms: frozenset[str],
+        normalised: str,
+        signals: Signals,
+    ) -> None:
+        entry.item_keys.add(item_key)
+        self._item_story[item_key] = entry.story.id
+        self._add_title(entry, terms, normalised)
+        self._index_places(entry, signals.place_ids)
+        heapq.heappush(self._expiry, (entry.story.last_published, entry.story.id))
+
+    def _add_title(self, entry: _Open, terms: frozenset[str], normalised: str) -> None:
+        if normalised in entry.normalised:
+            return
+        entry.terms.append(terms)
+        entry.normalised.append(normalised)
+        for term in terms:
+            self._index_key(entry, "t:" + term)
+
+    def _index_places(self, entry: _Open, place_ids: Iterable[str]) -> None:
+        for oblast in {oblast_of(p) for p in specific_places(place_ids)}:
+            self._index_key(entry, "p:" + oblast)
+
+    def _index_key(self, entry: _Open, key: str) -> None:
+        entry.keys.add(key)
+        self._index.setdefault(key, set()).add(entry.story.id)
+
+    def _close(self, entry: _Open) -> None:
+        story_id = entry.story.id
+        del self._open[story_id]
+        for key in entry.keys:
+            posting = self._index.get(key)
+            if posting is not None:
+                posting.discard(story_id)
+                if not posting:
+                    del self._index[key]
+        for item_key in entry.item_keys:
+            if self._item_story.get(item_key) == story_id:
+                del self._item_story[item_key]
+
+    def _advance(self, published: datetime) -> None:
+        if self._watermark is None or published > self._watermark:
+            self._watermark = published
+            self.expire(published)
+
+    def _new_id(self, item: Item) -> str:
+        # Random, not derived from the item: the same item seen again after its story closed
+        # must not reuse a stored story's id.
+        return f"{item.published:%Y%m%d}-{uuid.uuid4().hex[:12]}"

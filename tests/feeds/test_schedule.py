@@ -1,0 +1,123 @@
+"""Poll scheduling: table-driven tests of the pure functions in `feeds.schedule`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from feeds.schedule import expires_in, is_unhealthy, max_age_seconds, next_poll_at
+
+NOW = datetime(2025, 1, 15, 12, 0, 0, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+MAX = timedelta(hours=1)
+FIVE = timedelta(minutes=5)
+
+
+def _next(**overrides: object) -> timedelta:
+    arguments: dict[str, object] = {
+        "now": NOW,
+        "interval": FIVE,
+        "min_interval": MIN,
+        "max_interval": MAX,
+    }
+    arguments.update(overrides)
+    return next_poll_at(**arguments) - NOW  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        pytest.param({}, FIVE, id="plain-interval"),
+        pytest.param({"ttl_seconds": 1800}, timedelta(minutes=30), id="ttl-longer-wins"),
+        pytest.param({"ttl_seconds": 60}, FIVE, id="ttl-shorter-ignored"),
+        pytest.param({"ttl_seconds": 86400}, MAX, id="ttl-clamped-to-max"),
+        pytest.param({"ttl_seconds": 0}, FIVE, id="ttl-zero"),
+        pytest.param({"cache_control": "public, max-age=900"}, timedelta(minutes=15), id="max-age"),
+        pytest.param({"cache_control": "max-age=10"}, FIVE, id="max-age-short"),
+        pytest.param({"cache_control": "no-cache, max-age=900"}, FIVE, id="no-cache-wins"),
+        pytest.param({"cache_control": "max-age=abc"}, FIVE, id="max-age-garbage"),
+        pytest.param(
+            {"expires": "Wed, 15 Jan 2025 12:20:00 GMT"}, timedelta(minutes=20), id="expires"
+        ),
+        pytest.param({"expires": "0"}, FIVE, id="expires-zero"),
+        pytest.param({"expires": "Wed, 15 Jan 2025 11:00:00 GMT"}, FIVE, id="expires-past"),
+        pytest.param(
+            {"ttl_seconds": 600, "cache_control": "max-age=1200"},
+            timedelta(minutes=20),
+            id="longest-hint-wins",
+        ),
+        pytest.param({"interval": timedelta(seconds=10)}, MIN, id="interval-clamped-to-min"),
+        pytest.param({"interval": timedelta(hours=3)}, MAX, id="interval-clamped-to-max"),
+        pytest.param({"consecutive_failures": 1}, timedelta(minutes=10), id="one-failure"),
+        pytest.param({"consecutive_failures": 2}, timedelta(minutes=20), id="two-failures"),
+        pytest.param({"consecutive_failures": 3}, timedelta(minutes=40), id="three-failures"),
+        pytest.param({"consecutive_failures": 4}, MAX, id="backoff-capped"),
+        pytest.param({"consecutive_failures": 10_000}, MAX, id="no-overflow"),
+        pytest.param(
+            {"interval": timedelta(days=1), "consecutive_failures": 60},
+            MAX,
+            id="long-interval-no-overflow",
+        ),
+        pytest.param(
+            {"consecutive_failures": 1, "retry_after": 1800.0},
+            timedelta(minutes=30),
+            id="retry-after-beats-backoff",
+        ),
+        pytest.param(
+            {"consecutive_failures": 1, "retry_after": 86400.0}, MAX, id="retry-after-capped"
+        ),
+        pytest.param(
+            {"consecutive_failures": 1, "ttl_seconds": 3000},
+            timedelta(minutes=10),
+            id="failure-backoff-not-stretched-by-old-ttl",
+        ),
+    ],
+)
+def test_next_poll_at(overrides: dict[str, object], expected: timedelta) -> None:
+    assert _next(**overrides) == expected
+
+
+def test_next_poll_at_is_aware_and_in_the_future() -> None:
+    when = next_poll_at(now=NOW, interval=FIVE, min_interval=MIN, max_interval=MAX)
+    assert when.tzinfo is not None
+    assert when > NOW
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        pytest.param("max-age=300", 300, id="bare"),
+        pytest.param("public, max-age=60, must-revalidate", 60, id="among-others"),
+        pytest.param('max-age="120"', 120, id="quoted"),
+        pytest.param("s-maxage=600", None, id="shared-cache-only"),
+        pytest.param("no-store", None, id="no-store"),
+        pytest.param("", None, id="empty"),
+        pytest.param(None, None, id="absent"),
+    ],
+)
+def test_max_age_seconds(header: str | None, expected: int | None) -> None:
+    assert max_age_seconds(header) == expected
+
+
+def test_expires_in_naive_date_is_read_as_utc() -> None:
+    assert expires_in("Wed, 15 Jan 2025 12:10:00", now=NOW) == timedelta(minutes=10)
+
+
+@pytest.mark.parametrize(
+    ("failures", "threshold", "unhealthy"),
+    [
+        pytest.param(0, 5, False, id="fresh"),
+        pytest.param(4, 5, False, id="just-below"),
+        pytest.param(5, 5, True, id="at-threshold"),
+        pytest.param(9, 5, True, id="above"),
+        pytest.param(1, 1, True, id="strict-threshold"),
+    ],
+)
+def test_is_unhealthy(failures: int, threshold: int, unhealthy: bool) -> None:
+    assert is_unhealthy(failures, threshold) is unhealthy
+
+
+def test_default_threshold_is_five() -> None:
+    assert not is_unhealthy(4)
+    assert is_unhealthy(5)

@@ -1,0 +1,540 @@
+"""Story grouping: joins, escalation, resolution, windows, seeding and similarity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feeds.models import Category, Item, PlaceMention, Severity, Signals
+from rules.grouping import StoryGrouper, UpdateKind
+from rules.models import Story
+from rules.similarity import normalise_title, strip_publisher, title_similarity, title_terms
+from rules.story_facts import (
+    StoryDataError,
+    places_conflict,
+    story_from_dict,
+    story_to_dict,
+)
+
+T0 = datetime(2026, 1, 9, 6, 0, tzinfo=UTC)
+
+KYIV = PlaceMention(place_id="UA80", oblast="UA80", name="Kyiv")
+KHARKIV = PlaceMention(place_id="UA6312027001", oblast="UA63", name="Kharkiv")
+KHARKIV_OBLAST = PlaceMention(place_id="UA63", oblast="UA63", name="Kharkiv oblast")
+LVIV = PlaceMention(place_id="UA4612", oblast="UA46", name="Lviv")
+UKRAINE = PlaceMention(place_id="UA", oblast="UA", name="Ukraine")
+
+_counter = iter(range(1_000_000))
+
+
+def item(
+    title: str,
+    *,
+    hours: float = 0,
+    source: str = "Reuters",
+    key: str | None = None,
+    summary: str = "",
+) -> Item:
+    return Item(
+        key=key or f"k{next(_counter)}",
+        title=title,
+        summary=summary,
+        link=f"https://example.org/{source}",
+        published=T0 + timedelta(hours=hours),
+        source_url=f"https://{source.lower().replace(' ', '')}.example/rss",
+        source_name=source,
+    )
+
+
+def facts(
+    *categories: Category,
+    places: tuple[PlaceMention, ...] = (),
+    temps: tuple[float, ...] = (),
+    affected: int | None = None,
+    severity: Severity = Severity.NONE,
+    language: str = "en",
+) -> Signals:
+    return Signals(
+        categories=frozenset(categories),
+        temperatures_c=temps,
+        places=places,
+        affected=affected,
+        severity=severity,
+        language=language,
+    )
+
+
+NO_FACTS = Signals()
+
+
+# --- scenarios ---------------------------------------------------------------------------
+
+
+def test_same_story_from_three_outlets_joins_with_sources_in_order() -> None:
+    grouper = StoryGrouper()
+    outage = facts(Category.POWER_OUTAGE, places=(KYIV,))
+    first = grouper.add(
+        item("Russian strike cuts power to 500,000 in Kyiv - Reuters", source="Reuters"), outage
+    )
+    second = grouper.add(
+        item("Half a million in Kyiv without power after Russian strike", hours=1, source="BBC"),
+        outage,
+    )
+    third = grouper.add(
+        item("Kyiv: Russian strike leaves 500,000 without power | DW", hours=2, source="DW"),
+        outage,
+    )
+    assert first.kind is UpdateKind.NEW
+    assert second.kind is UpdateKind.JOINED
+    assert third.kind is UpdateKind.JOINED
+    assert third.story.id == first.story.id
+    assert third.story.sources == ("Reuters", "BBC", "DW")
+    assert third.story.item_count == 3
+    assert third.changes == ("new source: DW",)
+    assert third.story.title == "Russian strike cuts power to 500,000 in Kyiv"
+    assert len(grouper) == 1
+
+
+def test_same_story_joins_on_titles_alone_without_facts() -> None:
+    grouper = StoryGrouper()
+    a = grouper.add(item("Russia fires Oreshnik hypersonic missile at Lviv region"), NO_FACTS)
+    b = grouper.add(
+        item("Oreshnik hypersonic missile hits Lviv region, officials say", hours=3, source="AP"),
+        NO_FACTS,
+    )
+    assert b.kind is UpdateKind.JOINED
+    assert b.story.id == a.story.id
+
+
+def test_different_cities_same_day_stay_apart() -> None:
+    grouper = StoryGrouper()
+    kyiv = grouper.add(
+        item("Russian drones strike power plant, blackout in Kyiv"),
+        facts(Category.POWER_OUTAGE, Category.ENERGY_ATTACK, places=(KYIV,)),
+    )
+    kharkiv = grouper.add(
+        item("Russian drones strike power plant, blackout in Kharkiv", hours=2, source="BBC"),
+        facts(Category.POWER_OUTAGE, Category.ENERGY_ATTACK, places=(KHARKIV,)),
+    )
+    assert kharkiv.kind is UpdateKind.NEW
+    assert kharkiv.story.id != kyiv.story.id
+
+
+def test_unrelated_headlines_same_day_stay_apart() -> None:
+    grouper = StoryGrouper()
+    a = grouper.add(item("Zelensky replaces head of security service"), NO_FACTS)
+    b = grouper.add(item("Heating restored to apartment blocks after repairs", hours=1), NO_FACTS)
+    assert b.kind is UpdateKind.NEW
+    assert a.story.id != b.story.id
+
+
+def test_colder_reading_escalates() -> None:
+    grouper = StoryGrouper()
+    cold = facts(Category.COLD, places=(KYIV,), temps=(-18,))
+    grouper.add(item("Frost of -18C grips Kyiv as heating fails"), cold)
+    update = grouper.add(
+        item("Kyiv frost deepens to -21C", hours=5, source="Ukrinform"),
+        facts(Category.COLD, places=(KYIV,), temps=(-21,)),
+    )
+    assert update.kind is UpdateKind.ESCALATED
+    assert "colder: -18 -> -21" in update.changes
+    assert "new source: Ukrinform" in update.changes
+    assert update.story.coldest_c == -21
+    assert update.story.temperatures_c == (-18, -21)
+    assert "colder: -18 -> -21" in update.story.changes
+
+
+@pytest.mark.parametrize(
+    ("later", "expected_change"),
+    [
+        pytest.param(
+            facts(Category.POWER_OUTAGE, places=(KHARKIV,), affected=500_000),
+            "affected: 300000 -> 500000",
+            id="more-affected",
+        ),
+        pytest.param(
+            facts(Category.POWER_OUTAGE, Category.WATER_OUTAGE, places=(KHARKIV,)),
+            "new category: water_outage",
+            id="new-category",
+        ),
+        pytest.param(
+            facts(Category.POWER_OUTAGE, places=(KHARKIV, KHARKIV_OBLAST)),
+            "new place: UA63",
+            id="new-wider-place",
+        ),
+        pytest.param(
+            facts(Category.POWER_OUTAGE, places=(KHARKIV,), severity=Severity.HIGH),
+            "severity: medium -> high",
+            id="more-severe",
+        ),
+    ],
+)
+def test_escalations(later: Signals, expected_change: str) -> None:
+    grouper = StoryGrouper()
+    grouper.add(
+        item("Russian strike leaves 300,000 without power in Kharkiv"),
+        facts(Category.POWER_OUTAGE, places=(KHARKIV,), affected=300_000, severity=Severity.MEDIUM),
+    )
+    update = grouper.add(
+        item("Kharkiv blackout after Russian strike widens", hours=3, source="Reuters"), later
+    )
+    assert update.kind is UpdateKind.ESCALATED
+    assert expected_change in update.changes
+
+
+def test_same_facts_again_is_a_plain_join() -> None:
+    grouper = StoryGrouper()
+    outage = facts(Category.POWER_OUTAGE, places=(KHARKIV,), affected=300_000)
+    grouper.add(item("Russian strike leaves 300,000 without power in Kharkiv"), outage)
+    update = grouper.add(
+        item("300,000 without power in Kharkiv after strike", hours=1, source="AP"), outage
+    )
+    assert update.kind is UpdateKind.JOINED
+    assert update.story.affected == 300_000
+
+
+def test_restoration_resolves_the_outage_story() -> None:
+    grouper = StoryGrouper()
+    outage = grouper.add(
+        item("Blackout in Kharkiv after Russian strike on power plant"),
+        facts(Category.POWER_OUTAGE, Category.ENERGY_ATTACK, places=(KHARKIV,)),
+    )
+    restored = grouper.add(
+        item("Power restored in Kharkiv, energy company says", hours=20, source="Ukrinform"),
+        facts(Category.RESTORATION, places=(KHARKIV,)),
+    )
+    assert restored.kind is UpdateKind.RESOLVED
+    assert restored.story.id == outage.story.id
+    assert restored.story.resolved
+    assert restored.story.resolved_at == T0 + timedelta(hours=20)
+    assert "resolved" in restored.changes
+
+
+def test_restoration_elsewhere_does_not_resolve() -> None:
+    grouper = StoryGrouper()
+    outage = grouper.add(
+        item("Blackout in Kharkiv after Russian strike"),
+        facts(Category.POWER_OUTAGE, places=(KHARKIV,)),
+    )
+    restored = grouper.add(
+        item("Power restored in Lviv after repairs", hours=2),
+        facts(Category.RESTORATION, places=(LVIV,)),
+    )
+    assert restored.kind is UpdateKind.NEW
+    assert not grouper.open_stories[0].resolved
+    assert outage.story.id != restored.story.id
+
+
+def test_new_outage_after_resolution_is_a_new_story() -> None:
+    grouper = StoryGrouper()
+    outage = facts(Category.POWER_OUTAGE, places=(KYIV,))
+    first = grouper.add(item("Power cut in Kyiv after strike"), outage)
+    grouper.add(
+        item("Power restored in Kyiv", hours=5), facts(Category.RESTORATION, places=(KYIV,))
+    )
+    again = grouper.add(item("Power cut in Kyiv after new strike", hours=10), outage)
+    assert again.kind is UpdateKind.NEW
+    assert again.story.id != first.story.id
+
+
+def test_outside_window_starts_a_new_story() -> None:
+    grouper = StoryGrouper(window=timedelta(hours=36))
+    outage = facts(Category.POWER_OUTAGE, places=(KYIV,))
+    first = grouper.add(item("Russian strike cuts power in Kyiv"), outage)
+    late = grouper.add(item("Russian strike cuts power in Kyiv", hours=40, source="AP"), outage)
+    assert late.kind is UpdateKind.NEW
+    assert late.story.id != first.story.id
+    # The first story expired once an item 40 h later arrived: it is no longer held.
+    assert [s.id for s in grouper.open_stories] == [late.story.id]
+
+
+def test_cross_language_join_when_facts_agree() -> None:
+    grouper = StoryGrouper()
+    heat = facts(Category.HEATING_OUTAGE, places=(KYIV,), temps=(-19,))
+    english = grouper.add(item("Thousands of Kyiv buildings left without heating at -19C"), heat)
+    ukrainian = grouper.add(
+        item(
+            "Тисячі будинків у столиці залишилися без опалення",
+            hours=2,
+            source="Українська правда",
+        ),
+        facts(Category.HEATING_OUTAGE, places=(KYIV,), language="uk"),
+    )
+    assert ukrainian.kind is UpdateKind.JOINED
+    assert ukrainian.story.id == english.story.id
+    assert ukrainian.story.sources == ("Reuters", "Українська правда")
+
+
+def test_cross_language_titles_without_shared_facts_stay_apart() -> None:
+    grouper = StoryGrouper()
+    grouper.add(item("Thousands of Kyiv buildings left without heating"), NO_FACTS)
+    other = grouper.add(
+        item("Тисячі будинків у столиці залишилися без опалення", hours=2), NO_FACTS
+    )
+    assert other.kind is UpdateKind.NEW
+
+
+def test_same_item_again_is_a_duplicate() -> None:
+    grouper = StoryGrouper()
+    outage = facts(Category.POWER_OUTAGE, places=(KYIV,))
+    first = grouper.add(item("Power cut in Kyiv", key="guid-1"), outage)
+    again = grouper.add(item("Power cut in Kyiv (updated)", key="guid-1", hours=1), outage)
+    assert again.kind is UpdateKind.DUPLICATE
+    assert again.story.id == first.story.id
+    assert again.story.item_count == 1
+
+
+def test_merged_facts_union_and_max() -> None:
+    grouper = StoryGrouper()
+    grouper.add(
+        item("Russian strike: Kharkiv without power, -12C", source="A"),
+        facts(
+            Category.POWER_OUTAGE,
+            places=(KHARKIV,),
+            temps=(-12,),
+            affected=1000,
+            severity=Severity.HIGH,
+        ),
+    )
+    update = grouper.add(
+        item("Kharkiv without power and water after Russian strike", hours=1, source="B"),
+        facts(
+            Category.WATER_OUTAGE,
+            places=(KHARKIV,),
+            temps=(-10,),
+            affected=500,
+            severity=Severity.LOW,
+        ),
+    )
+    story = update.story
+    assert story.categories == {Category.POWER_OUTAGE, Category.WATER_OUTAGE}
+    assert story.temperatures_c == (-12, -10)
+    assert story.affected == 1000
+    assert story.severity is Severity.HIGH
+    assert story.coldest_c == -12
+
+
+def test_country_only_mention_does_not_block_a_join() -> None:
+    grouper = StoryGrouper()
+    a = grouper.add(
+        item("Russian attack knocks out power across Ukraine"),
+        facts(Category.POWER_OUTAGE, places=(UKRAINE,)),
+    )
+    b = grouper.add(
+        item("Russian attack knocks out power, Kyiv in the dark", hours=1, source="BBC"),
+        facts(Category.POWER_OUTAGE, places=(KYIV,)),
+    )
+    assert b.story.id == a.story.id
+    assert b.story.place_ids == {"UA80"}
+
+
+# --- seeding, plain data and indexing ----------------------------------------------------
+
+
+def test_story_round_trips_through_plain_data() -> None:
+    grouper = StoryGrouper()
+    grouper.add(
+        item("Frost of -18C grips Kyiv as heating fails"),
+        facts(Category.COLD, places=(KYIV,), temps=(-18,), affected=10, severity=Severity.LOW),
+    )
+    update = grouper.add(
+        item("Heating restored in Kyiv as frost eases", hours=3, source="Kyiv City"),
+        facts(Category.RESTORATION, Category.HEATING_OUTAGE, places=(KYIV,), temps=(-21,)),
+    )
+    story = update.story
+    assert story_from_dict(story_to_dict(story)) == story
+
+
+def test_seeded_story_accepts_new_items() -> None:
+    first = StoryGrouper()
+    seeded = first.add(
+        item("Russian strike cuts power in Kharkiv"),
+        facts(Category.POWER_OUTAGE, places=(KHARKIV,)),
+    ).story
+    stored = story_to_dict(seeded)
+
+    later = StoryGrouper()
+    later.seed([story_from_dict(stored)])
+    update = later.add(
+        item("Kharkiv without power after Russian strike", hours=2, source="BBC"),
+        facts(Category.POWER_OUTAGE, places=(KHARKIV,)),
+    )
+    assert update.story.id == seeded.id
+    assert update.story.sources == ("Reuters", "BBC")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param({}, id="empty"),
+        pytest.param({"id": "x", "title": "t", "first_published": "yesterday"}, id="bad-date"),
+        pytest.param(
+            {
+                "id": "x",
+                "title": "t",
+                "first_published": "2026-01-01T00:00:00+00:00",
+                "last_published": "2026-01-01T00:00:00+00:00",
+                "categories": ["snow"],
+            },
+            id="unknown-category",
+        ),
+    ],
+)
+def test_bad_stored_story_raises_typed_error(data: dict[str, object]) -> None:
+    with pytest.raises(StoryDataError):
+        story_from_dict(data)
+
+
+def test_candidate_lookup_does_not_score_every_open_story() -> None:
+    grouper = StoryGrouper(window=timedelta(days=30))
+    for n in range(300):
+        # "report" is shared by all: too common to bring in candidates (max_posting).
+        grouper.add(item(f"Report w{n}a w{n}b w{n}c"), NO_FACTS)
+    assert len(grouper) == 300
+    assert len(grouper._candidates(frozenset({"report", "w7a", "w7b"}), NO_FACTS)) == 1
+    kyiv_news = facts(Category.POWER_OUTAGE, places=(KYIV,))
+    grouper.add(item("Kyiv grid news"), kyiv_news)
+    assert len(grouper._candidates(frozenset({"report"}), kyiv_news)) == 1
+
+
+def test_window_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        StoryGrouper(window=timedelta(0))
+
+
+# --- similarity --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        pytest.param("Blackout hits Kyiv - Reuters", "Blackout hits Kyiv", id="dash"),
+        pytest.param(
+            "Ukraine updates: drone attack | DW", "Ukraine updates: drone attack", id="bar"
+        ),
+        pytest.param("Strike on Belgorod TPP – Militarnyi", "Strike on Belgorod TPP", id="en-dash"),
+        pytest.param(
+            "Kyiv freezes - 20 degrees below", "Kyiv freezes - 20 degrees below", id="digit"
+        ),
+        pytest.param("No suffix here", "No suffix here", id="none"),
+    ],
+)
+def test_strip_publisher(title: str, expected: str) -> None:
+    assert strip_publisher(title) == expected
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        pytest.param("Russia’s strike: 1,330 buildings!", "russia strike 1330 buildings", id="en"),
+        pytest.param(
+            "Відключення світла у Києві — Укренерго", "відключення світла у києві", id="uk"
+        ),
+        pytest.param("Ukraine's grid - The Guardian", "ukraine grid", id="suffix"),
+    ],
+)
+def test_normalise_title(title: str, expected: str) -> None:
+    assert normalise_title(title) == expected
+
+
+def test_title_terms_drop_stopwords_and_stem() -> None:
+    assert title_terms("The attacks on Ukraine's power grid") == {
+        "attack",
+        "ukrain",
+        "power",
+        "grid",
+    }
+
+
+def test_title_similarity_orders_related_above_unrelated() -> None:
+    base = "Russia uses new Oreshnik ballistic missile in strike on Lviv"
+    related = "Oreshnik ballistic missile used in Russian strike on Lviv region"
+    unrelated = "Zelensky names new defence minister"
+    assert title_similarity(base, related) > 0.5
+    assert title_similarity(base, unrelated) < 0.2
+    assert title_similarity(base, base) == pytest.approx(1.0)
+    assert title_similarity("", base) == 0.0
+
+
+def test_syndicated_copy_scores_as_near_identical() -> None:
+    a = "Russia launches another major strike on Ukraine’s power grid in freezing temperatures"
+    b = "Russia launches another major strike on Ukraine's power grid in freezing temperatures"
+    assert title_similarity(a, b) >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "conflict"),
+    [
+        pytest.param({"UA80"}, {"UA63"}, True, id="kyiv-kharkiv"),
+        pytest.param({"UA6312027001"}, {"UA63"}, False, id="city-in-oblast"),
+        pytest.param({"UA"}, {"UA63"}, False, id="country"),
+        pytest.param(set(), {"UA63"}, False, id="no-place"),
+        pytest.param({"UA6312027001"}, {"UA6312027002"}, True, id="two-towns"),
+    ],
+)
+def test_places_conflict(a: set[str], b: set[str], conflict: bool) -> None:
+    assert places_conflict(a, b) is conflict
+
+
+# --- properties --------------------------------------------------------------------------
+
+_PLACES = [KYIV, KHARKIV, KHARKIV_OBLAST, LVIV, UKRAINE]
+_WORDS = ["power", "kyiv", "strike", "heating", "frost", "світло", "київ", "oreshnik", "grid"]
+
+signals_strategy = st.builds(
+    Signals,
+    categories=st.frozensets(st.sampled_from(list(Category)), max_size=3),
+    temperatures_c=st.tuples() | st.tuples(st.floats(-40, 10, allow_nan=False)),
+    places=st.lists(st.sampled_from(_PLACES), max_size=2, unique=True).map(tuple),
+    affected=st.none() | st.integers(0, 10_000_000),
+    severity=st.sampled_from(list(Severity)),
+)
+item_strategy = st.tuples(
+    st.lists(st.sampled_from(_WORDS), min_size=0, max_size=6).map(" ".join),
+    st.integers(0, 200),  # hours after T0
+    st.sampled_from(["Reuters", "BBC", "DW", ""]),
+    st.integers(0, 30),  # item key: repeats exercise duplicates
+    signals_strategy,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(item_strategy, max_size=25))
+def test_every_item_ends_in_exactly_one_story(
+    entries: list[tuple[str, int, str, int, Signals]],
+) -> None:
+    grouper = StoryGrouper(window=timedelta(hours=36))
+    latest: dict[str, Story] = {}
+    placed: dict[tuple[str, str], str] = {}
+    added = 0
+    for title, hours, source, key, signals in entries:
+        it = Item(
+            key=str(key),
+            title=title,
+            summary="",
+            link=None,
+            published=T0 + timedelta(hours=hours),
+            source_url=source,
+            source_name=source,
+        )
+        update = grouper.add(it, signals)  # never raises
+        ident = (it.source_url, it.key)
+        if update.kind is UpdateKind.DUPLICATE:
+            # Only an item already placed is a duplicate, and it stays where it was.
+            assert placed[ident] == update.story.id
+            assert latest[update.story.id] == update.story
+            continue
+        added += 1
+        placed[ident] = update.story.id
+        if update.kind is UpdateKind.NEW:
+            assert update.story.id not in latest
+            assert update.story.item_count == 1
+        else:
+            assert update.story.item_count == latest[update.story.id].item_count + 1
+        latest[update.story.id] = update.story
+    # Each item counted once, in one story: the stories' counts add up to the items added.
+    assert sum(story.item_count for story in latest.values()) == added
+    assert {s.id for s in grouper.open_stories} <= set(latest)
