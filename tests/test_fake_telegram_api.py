@@ -741,9 +741,9 @@ async def test_ptb_maps_errors_to_its_exceptions(fake_telegram: FakeTelegramAPI)
     bot = app.bot
     async with bot:
         fake_telegram.add_fault(Fault.retry_after(3), method="sendMessage", times=1)
-        with pytest.raises(RetryAfter) as retry:
+        # PTB's message carries the parsed parameter (its retry_after attribute is mid-deprecation).
+        with pytest.raises(RetryAfter, match="Retry in 3 seconds"):
             await bot.send_message(1, "x")
-        assert retry.value.retry_after.total_seconds() == 3
 
         fake_telegram.kick(2)
         with pytest.raises(Forbidden, match="blocked by the user"):

@@ -1,0 +1,43 @@
+"""Alerts: one per (chat, story); delivery and escalation are recorded on it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage import alerts, stories
+from rules.models import Story
+from tests.bot.storage.factories import NOW, make_subscriber
+
+
+async def test_one_alert_per_chat_and_story(session: AsyncSession) -> None:
+    await make_subscriber(session, 1)
+    await make_subscriber(session, 2)
+    await stories.save_story(
+        session, story=Story(id="s", title="t", first_published=NOW, last_published=NOW)
+    )
+    assert await alerts.record_alert(session, chat_id=1, story_id="s", fingerprint="f1", now=NOW)
+    assert not await alerts.record_alert(session, chat_id=1, story_id="s", fingerprint="f2")
+    assert await alerts.record_alert(session, chat_id=2, story_id="s", fingerprint="f1")
+    await session.commit()
+
+    alert = await alerts.get_alert(session, chat_id=1, story_id="s")
+    assert alert is not None
+    assert (alert.fingerprint, alert.message_id, alert.sent_at, alert.created_at) == (
+        "f1",
+        None,
+        None,
+        NOW,
+    )
+    sent = NOW + timedelta(seconds=3)
+    assert await alerts.update_alert(
+        session, chat_id=1, story_id="s", message_id=9_000_000_001, sent_at=sent
+    )
+    assert await alerts.update_alert(session, chat_id=1, story_id="s", fingerprint="f3")
+    await session.commit()
+    alert = await alerts.get_alert(session, chat_id=1, story_id="s")
+    assert alert is not None
+    assert (alert.fingerprint, alert.message_id, alert.sent_at) == ("f3", 9_000_000_001, sent)
+    assert [a.chat_id for a in await alerts.alerts_for_story(session, story_id="s")] == [1, 2]
+    assert not await alerts.update_alert(session, chat_id=3, story_id="s", fingerprint="x")
