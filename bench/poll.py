@@ -1,5 +1,6 @@
-"""Benchmark: poll N local feeds with `feeds.poll.poll_many` against a sequential
-`feedparser.parse(url)` loop, the way a simple bot does it.
+"""Benchmark: poll_many over N local feeds vs. a sequential feedparser.parse(url) loop.
+
+The baseline is the way a simple bot polls: one feed after the other, parsed from the URL.
 
     python bench/poll.py                      # N=500 feeds, 50 ms latency
     python bench/poll.py --feeds 100 --latency 0.02 --json
@@ -312,9 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     parser.add_argument(
         "--executor",
-        choices=["process", "thread", "loop-default"],
+        choices=["process", "thread", "default"],
         default="process",
-        help="where feeds are parsed (default: a process pool, one worker per CPU)",
+        help="where feeds are parsed: a process pool, one worker per CPU (the default); "
+        "a thread pool of the same size; or poll_many's own single parse thread",
     )
     parser.add_argument("--global-limit", type=int, default=50, help="global fetch cap")
     parser.add_argument("--no-baseline", action="store_true", help="skip the slow baseline")

@@ -1,184 +1,297 @@
 """What an item reports: power, heating or water outages, cold, attacks on energy
 infrastructure, restoration. Vocabulary by stem in Ukrainian, Russian and English.
 
-Each sentence is read on its own: a category needs its cue in a sentence that is not
-negated ("відключень не буде", "no blackouts"), and an outage cue in a clause that reports
-supply coming back ("світло повернули", "power restored") counts as restoration, not outage.
-Runs on lower-cased text from `feeds.normalize.normalize`.
+Each sentence is read on its own. An outage is a deprivation word ("without", "без",
+"відключення", "knock out", "to restore") followed by the supplies it is about ("no power,
+heat or water" is three outages), or a supply followed by its loss ("тепло відключили"), or
+a word that means an outage by itself ("blackout", "знеструмлення"). A clause reporting
+supply brought back ("світло повернули", "power restored") is restoration, not an outage;
+a negated outage ("відключень не буде", "no blackouts") is nothing. An attack counts when it
+hits energy infrastructure or causes an outage in the same sentence, and not when it is only
+threatened ("warns of", "would sabotage"). Runs on lower-cased normalised text.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from feeds.models import Category
 
 _W = r"[^\W\d_]*"  # the rest of a word after its stem
 
-
-def _any(*parts: str) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in parts))
-
-
-# --- supply words, reused by several categories
-_ELECTRICITY_EN = r"power|electricity|electric(?:al)? supply|light(?:s)?|the grid"
-_ELECTRICITY_UK = rf"світл{_W}|електр{_W}|електроенерг{_W}|електропостач{_W}|живлен{_W}|напруг{_W}"
-_ELECTRICITY_RU = rf"свет{_W}|электр{_W}|электроэнерг{_W}|электроснабж{_W}|энергоснабж{_W}|напряжен{_W}"
-_HEAT_EN = r"heat(?:ing)?|hot water|radiators?"
-_HEAT_UK = rf"тепл(?:а|о|ом)\b|опален{_W}|теплопостач{_W}|гаряч{_W} вод{_W}|гарячого водопостач{_W}"
-_HEAT_RU = rf"отоплен{_W}|теплоснабж{_W}|горяч{_W} вод{_W}|горячего водоснабж{_W}"
-_WATER_EN = r"(?<!hot )(?:running )?water(?! bottle)(?: supply| supplies)?"
-_WATER_UK = rf"(?<!гарячої )вод(?:и|а|у|ою)\b|(?<!гарячого )водопостач{_W}|водопровід{_W}"
-_WATER_RU = rf"(?<!горячей )вод(?:ы|а|у|ой)\b|(?<!горячего )водоснабж{_W}"
-
-_WITHOUT = r"without|no|lost|lose|losing|cut off from|cut|cuts to|deprived of|left without"
-_WITHOUT_UK = r"без|немає|нема|відсутн" + _W
-_WITHOUT_RU = r"без|нет|отсутству" + _W
-
-
-def _deprived(en: str, uk: str, ru: str) -> str:
-    """"without X" in three languages, allowing two words between ("no power or heat")."""
-    return (
-        rf"\b(?:{_WITHOUT})\s(?:[\w']+\s){{0,3}}?(?:{en})\b"
-        rf"|\b(?:{_WITHOUT_UK})\s(?:[\w']+\s){{0,2}}?(?:{uk})"
-        rf"|\b(?:{_WITHOUT_RU})\s(?:[\w']+\s){{0,2}}?(?:{ru})"
-    )
-
-
-_SHUTOFF_UK = rf"відключен{_W}|відключ{_W}|вимкнен{_W}|вимика{_W}|перебо{_W}|зникл{_W}|знеструм{_W}"
-_SHUTOFF_RU = rf"отключен{_W}|отключ{_W}|выключ{_W}|перебо{_W}|обесточ{_W}|пропал{_W}"
-
-_POWER = _any(
-    _deprived(_ELECTRICITY_EN, _ELECTRICITY_UK, _ELECTRICITY_RU),
-    r"\b(?:power|electricity) (?:outage|cut|shortage|failure|shut-?off)s?",
-    r"\bblackouts?\b|\bblack-outs?\b|\boutages?\b|\bpower cuts?\b|rolling cuts|de-?energi[sz]",
-    r"\bknock(?:s|ed|ing)? out (?:the )?(?:power|electricity)|plung\w* (?:\w+ )*?into (?:the )?dark",
-    r"\bin the dark\b|\bdarkness\b|\bcut (?:off )?(?:the )?(?:power|electricity)",
-    r"\b(?:power|electricity) (?:was |were |has been |had been |is |are )?(?:cut|off|down|lost|out)\b",
-    rf"знеструм{_W}|блекаут{_W}|блэкаут{_W}|обесточ{_W}",
-    rf"(?:відключен{_W}|вимкнен{_W}|перебо{_W}|відключ{_W}) (?:\w+ ){{0,2}}?(?:{_ELECTRICITY_UK})",
-    rf"(?:отключен{_W}|перебо{_W}|отключ{_W}) (?:\w+ ){{0,2}}?(?:{_ELECTRICITY_RU})",
-    rf"графік{_W} (?:\w+ )?(?:відключен|вимкнен|погодинн|стабілізац){_W}",
-    rf"график{_W} (?:\w+ )?(?:отключен|почасов|стабилизац){_W}",
-    rf"(?:аварійн|екстрен|погодинн){_W} (?:\w+ )?відключен{_W}",
-    rf"(?:аварийн|экстренн|почасов){_W} (?:\w+ )?отключен{_W}",
-    rf"(?:{_ELECTRICITY_UK}) (?:\w+ )?(?:немає|зникл{_W}|вимкнул{_W}|відключил{_W})",
+# --- supplies: what people are left without
+_POWER = re.compile(
+    r"\b(?:power\b(?! (?:plant|station|grid|line|compan|engineer|generat|unit|facilit|sector|system))"
+    r"|electr\w*|lights?\b|the grid\b|grid\b"
+    rf"|світл{_W}|електр{_W}|живлен{_W}|напруг{_W}|енергопостач{_W}|енергоживлен{_W}"
+    rf"|свет(?!офор|лы|л[аоы]?\b){_W}|электр{_W}|энергоснабж{_W}|напряжен{_W})"
 )
-_HEATING = _any(
-    _deprived(_HEAT_EN, _HEAT_UK, _HEAT_RU),
-    r"\bheat(?:ing)? (?:outage|cut|shut-?off|failure)s?|\bcut (?:off )?(?:the )?heat(?:ing)?\b",
-    r"\bheat(?:ing)? (?:was |were |has been |is |are )?(?:cut|off|down|lost|out)\b",
-    r"\bcuts? heat(?:ing)?|\bcold radiators|\bunheated\b",
-    rf"(?:відключен{_W}|відключ{_W}|вимкн{_W}|перебо{_W}) (?:\w+ ){{0,2}}?(?:{_HEAT_UK})",
-    rf"(?:отключен{_W}|отключ{_W}|перебо{_W}) (?:\w+ ){{0,2}}?(?:{_HEAT_RU})",
-    rf"(?:тепло|опалення|теплопостачання) (?:\w+ ){{0,2}}?(?:відключ|вимика|вимкн|зник){_W}",
-    rf"(?:тепло|отопление|теплоснабжение) (?:\w+ ){{0,2}}?(?:отключ|пропал){_W}",
-    rf"(?:теплопостачання|опалення) (?:\w+ )?відсутн{_W}",
+_HEAT = re.compile(
+    r"\b(?:heat(?:ing)?\b|hot water|radiators?\b"
+    rf"|тепл(?:а|о|ом|і)\b|опален{_W}|теплопостач{_W}|гаряч{_W} вод{_W}|гарячого водопостач{_W}"
+    rf"|отоплен{_W}|теплоснабж{_W}|горяч{_W} вод{_W}|горячего водоснабж{_W})"
 )
-_WATER = _any(
-    _deprived(_WATER_EN, _WATER_UK, _WATER_RU),
-    r"\bwater (?:outage|cut|shortage|supply (?:cut|disrupt|interrupt))\w*",
-    r"\bwater (?:supply )?(?:was |were |has been |is |are )?(?:cut|off|disrupted|lost)\b",
-    rf"(?:відключен{_W}|відключ{_W}|перебо{_W}) (?:\w+ ){{0,2}}?(?:{_WATER_UK})",
-    rf"(?:отключен{_W}|отключ{_W}|перебо{_W}) (?:\w+ ){{0,2}}?(?:{_WATER_RU})",
-    rf"водопостачання (?:\w+ )?(?:відсутн|порушен|припинен){_W}",
-    rf"водоснабжение (?:\w+ )?(?:отсутству|нарушен|прекращен){_W}",
+_WATER = re.compile(
+    r"\b(?:(?:running |drinking |tap )?water\b(?! bottle)"
+    rf"|водопостач{_W}|вод(?:и|а|у|ою)\b|водопостачанн{_W}|водоснабж{_W}|вод(?:ы|ой)\b)"
 )
-_COLD = _any(
-    r"\bfreezing (?:temperature|weather|cold|winter|condition|homes|apartment|flat|night)s?",
-    r"\bfreez(?:e|ing) to death|\bsub-?zero\b|\bbelow (?:zero|freezing)\b|\bfrosts?\b|\bfrosty\b",
-    r"\bcold (?:snap|spell|weather|temperature|front|homes|apartments|flats|wave)s?|\bbitter(?:ly)? cold",
-    r"\bwinter cold\b|\bextreme cold\b|\bsevere cold\b|\bsnowstorms?\b|\bblizzards?\b|\bsnowfall",
-    r"\bheavy snow\b|\bfirst snows?\b|\bicy\b|\bfreezing\b(?! (?:of|assets|funds|prices|tariff))",
-    rf"мороз{_W}|похолод{_W}|холод{_W}|заморозк{_W}|снігопад{_W}|хуртовин{_W}|завірюх{_W}",
-    rf"заметіл{_W}|ожеледиц{_W}|гололед{_W}|гололёд{_W}|\bсніг{_W}|\bснег{_W}|метел{_W}|вьюг{_W}",
-    rf"мерзн{_W}|мерзнут{_W}|замерза{_W}|замерз{_W}|пункт{_W} обігрів{_W}|пункт{_W} обогрев{_W}",
-    rf"мінусов{_W} температур{_W}|минусов{_W} температур{_W}|нижче нуля|ниже нуля",
-)
-# "Cold War", "cold-blooded", "cold feet": cold words that are not the weather.
-_NOT_COLD = re.compile(
-    r"cold war|cold-blooded|cold blood|холодн\w* війн\w*|холодн\w* войн\w*|cold feet|cold call"
-    r"|frozen (?:conflict|assets|funds)|freez\w* (?:of )?(?:assets|funds|prices|tariffs|the conflict)"
-    r"|заморож\w* (?:актив|тариф|цін|цен|конфлікт|конфликт)|холодильник\w*|холодн\w* пост"
-)
-_ATTACK = (
-    r"attack|strike|struck|shell|bomb|missile|drone|shahed|hit\b|hits\b|hitting|barrage|target"
-    r"|destroy|damag|sabotag|terror|blast|explosion"
-    rf"|атак{_W}|удар{_W}|обстр{_W}|ракет{_W}|дрон{_W}|шахед{_W}|безпілотник{_W}|беспилотник{_W}"
-    rf"|приліт{_W}|прильот{_W}|прилет{_W}|влучан{_W}|попадан{_W}|поцілил{_W}|бомб{_W}|вибух{_W}"
-    rf"|взрыв{_W}|пошкодж{_W}|поврежд{_W}|зруйнов{_W}|разруш{_W}|знищ{_W}|уничтож{_W}|терор{_W}"
-    rf"|террор{_W}|обстрел{_W}|\bбил{_W}|\bбьют\b|поцел{_W}|уразив|уразил"
-)
-_ENERGY_TARGET = (
-    r"energy|power (?:plant|station|grid|line|infrastructure|facilit|system|generat|network)"
-    r"|grid\b|substation|thermal plant|hydro|chp|transformer|electricity|gas (?:infrastructure"
-    r"|facilit|production|pipeline|storage)|heating plant|boiler|power supply"
-    rf"|енергет{_W}|енергооб'єкт{_W}|енергосистем{_W}|енергоінфраструктур{_W}|підстанц{_W}"
-    rf"|\bтец\b|\bтес\b|\bгес\b|електростанц{_W}|електромереж{_W}|лінії? електропередач{_W}"
-    rf"|газов{_W} інфраструктур{_W}|котельн{_W}|теплоелектроцентрал{_W}|енергоблок{_W}"
-    rf"|энергет{_W}|энергообъект{_W}|энергосистем{_W}|энергоинфраструктур{_W}|подстанц{_W}"
-    rf"|\bтэц\b|\bтэс\b|\bгэс\b|электростанц{_W}|электросет{_W}|лэп\b|газов{_W} инфраструктур{_W}"
-    rf"|об'єкт{_W} енергетики|объект{_W} энергетики|критичн{_W} інфраструктур{_W}"
-    rf"|критическ{_W} инфраструктур{_W}|critical infrastructure|нафтогаз{_W}|нафтогаз{_W}"
-)
-_ENERGY_ATTACK = re.compile(
-    rf"(?:{_ATTACK})[^.!?\n]{{0,90}}?(?:{_ENERGY_TARGET})"
-    rf"|(?:{_ENERGY_TARGET})[^.!?\n]{{0,60}}?(?:{_ATTACK})"
-)
-# Attacks elsewhere in the world, or by Ukraine on Russia's refineries, are still attacks on
-# energy infrastructure by the labelling guide; only pure policy talk ("energy prices") is
-# excluded, which the attack words already do.
+_HOT_WATER = re.compile(rf"hot water|гаряч{_W} вод{_W}|гарячого водопостач{_W}|горяч{_W} вод{_W}|горячего водоснабж{_W}")
 
-_RESTORED = _any(
-    r"\b(?:restored|reconnected|resumed|back on|(?:power|electricity|heat(?:ing)?|water) "
-    r"(?:is |was |has been )?(?:back|returned))\b",
-    r"\b(?:restored|reconnected) (?:power|electricity|heat(?:ing)?|water|supply|supplies)",
-    rf"повернул{_W}|повернуто|повертають|повертається|відновил{_W}|відновлено|відновлен[оі] "
-    rf"(?:електро|тепло|водо)|заживил{_W}|заживлен{_W}|перепідключил{_W}|підключил{_W}|"
-    rf"вдалося (?:\w+ )?(?:перепідключити|повернути|відновити|заживити|підключити)",
-    rf"знову (?:зі? |з'явил{_W} )?(?:світл{_W}|електр{_W}|тепл{_W}|вод{_W})|світло дали|дали світло",
-    rf"вернул{_W}|возвращ{_W}|восстановил{_W}|восстановлен{_W}|(?<!от)подключил{_W}|переподключил{_W}"
-    rf"|запитал{_W}|удалось (?:\w+ )?(?:переподключить|вернуть|восстановить|подключить)"
-    rf"|снова (?:со? |появил{_W} )?(?:свет{_W}|электр{_W}|тепл{_W}|вод{_W})|дали свет",
+# Words after which the supplies named are missing (or being brought back, which means
+# they are missing now: "race to restore power").
+_DEPRIVE = re.compile(
+    r"\b(?:without|no|lack(?:s|ed|ing)?(?: of)?|lost|los(?:e|es|ing)|cut(?:s|ting)?(?: off)?(?: from)?"
+    r"|deprived of|shortages? of|knock(?:s|ed|ing)? out|t(?:ook|akes?|aking) out|disrupt\w*"
+    r"|disruptions? (?:to|of|in)|interrupt\w*|outages? of|shut(?:s|ting)? (?:off|down)"
+    r"|shutdowns? of|problems? with|(?:to|race to|work to|working to|efforts to|rush(?:es|ing)? to"
+    r"|scrambl\w* to) restore|restoring|restoration of"
+    rf"|без|немає|нема|відсутн{_W}|втратил{_W}|позбавл{_W}|дефіцит{_W}|відключ{_W}|вимкн{_W}"
+    rf"|вимика{_W}|перебо{_W}|проблем{_W} (?:з|із|зі)|припин{_W}|порушен{_W}|обмежен{_W}"
+    rf"|відновити|відновлення|повернути|нет|отсутств{_W}|лишил{_W}|потерял{_W}|дефицит{_W}"
+    rf"|отключ{_W}|выключ{_W}|перебо{_W}|проблем{_W} с|прекращ{_W}|нарушен{_W}|ограничен{_W}"
+    r"|восстановить|восстановление|вернуть)(?=\s|$)"
 )
-# Future, intent or negation turns a restoration word into its opposite ("ще не відновили",
-# "working to restore", "will be restored").
+# The list of supplies after a deprivation word ends at a word that starts something else.
+_SPAN_END = re.compile(
+    r"[.;:!?]|\s(?:for|after|since|due|because|in|at|on|from|until|as|amid|while|when|to|by"
+    r"|після|через|внаслідок|у|в|на|до|з|від|поки|коли|после|из-за|в результате|от|пока|когда)\s"
+)
+_SPAN = 60
+# A supply and then its loss: "тепло відключили", "power was cut", "heating has been off".
+_LOSS_AFTER = re.compile(
+    r"(?:is|was|were|been|are|went|turned|switched|mostly|largely|remains?|remained) (?:off|out|down)\b"
+    r"|\b(?:cut|lost|disrupted|interrupted|knocked out)\b"
+    rf"|відключ{_W}|вимкн{_W}|вимика{_W}|зник{_W}|відсутн{_W}|немає|нема\b|припин{_W}|порушен{_W}"
+    rf"|отключ{_W}|выключ{_W}|пропал{_W}|отсутств{_W}|нет\b|прекращ{_W}|нарушен{_W}"
+)
+_SUPPLY_THEN_LOSS = re.compile(
+    r"\b(?:power|electricity|heat(?:ing)?|water(?:\s+supply)?|hot water"
+    rf"|світло|електропостачання|електроенергія|тепло|опалення|теплопостачання|водопостачання"
+    rf"|вода|свет|электричество|электроснабжение|тепло|отопление|теплоснабжение|водоснабжение"
+    rf"|вода)\b(?:\s[\w']+){{0,4}}?\s(?:{_LOSS_AFTER.pattern})"
+)
+# Words that are an outage by themselves.
+_POWER_ALONE = re.compile(
+    r"\bblack-?outs?\b|\boutages?\b|\bpower cuts?\b|\brolling cuts\b|de-?energi[sz]"
+    r"|\b(?:plung|left|leav|thrown|throw|sank|sink|remain|out of|pull\w* \w+ out of)\w* (?:[\w']+ ){0,5}?"
+    r"(?:in|into|of)? ?(?:the )?dark(?:ness)?\b"
+    rf"|знеструм{_W}|блекаут{_W}|блэкаут{_W}|обесточ{_W}"
+    rf"|(?:занур|поринул|опинил|залиш|занурю){_W} (?:\w+ ){{0,3}}?[ув] темряв{_W}"
+    rf"|(?:погруз|оказал|остал|остави|погружа){_W} (?:\w+ ){{0,3}}?во? (?:тьм|темнот){_W}"
+    rf"|графік{_W} (?:\w+ )?(?:відключен|вимкнен|погодинн|стабілізац){_W}"
+    rf"|график{_W} (?:\w+ )?(?:отключен|почасов|стабилизац){_W}"
+    rf"|(?:аварійн|екстрен|погодинн|планов|стабілізаційн){_W} (?:\w+ )?(?:відключен|вимкнен){_W}"
+    rf"|(?:аварийн|экстренн|почасов|планов|стабилизационн){_W} (?:\w+ )?отключен{_W}"
+)
+_HEAT_ALONE = re.compile(
+    rf"\bunheated\b|\bcold radiators\b|не опалю{_W}|не отаплива{_W}|не гріють|не греют"
+    rf"|тепло (?:\w+ ){{0,2}}?(?:почнуть|будуть|стали) відключ{_W}"
+)
+_HYPOTHETICAL = re.compile(
+    r"\b(?:may|could|might|can|would)\s(?:[\w']+\s){0,3}$"
+    r"|\b(?:може|можуть|можливі|можливо|доведеться|может|могут|возможн\w*|придется)\s(?:[\w']+\s){0,3}$"
+)
+_NOT_OUTAGE = re.compile(
+    r"\bno (?:power )?(?:outages|blackouts|shutdowns)\b|without (?:power )?(?:outages|blackouts)"
+    rf"|без (?:\w+ )?(?:відключень|вимкнень|отключений)|(?:відключен|вимкнен){_W} не (?:буде|плану|прогнозу|застосов)"
+    rf"|отключен{_W} не (?:будет|планир|прогнозир|примен)|не буде (?:\w+ )?відключен|не будет (?:\w+ )?отключен"
+    r"|(?:outages|blackouts) (?:are|were|will be) not\b|avoid(?:ed)? (?:power )?(?:outages|blackouts)"
+    r"|уникнути (?:\w+ )?відключен|избежать (?:\w+ )?отключен|internet outage|outage of (?:the )?internet"
+)
+
+# --- restoration: supply brought back (done, not intended)
+_RESTORED = re.compile(
+    r"\b(?:restored|reconnected|resumed|back on|switched back on|turned back on|(?:is|was|has been|are"
+    r"|were|have been) back|returned)\b"
+    rf"|\b(?:повернул{_W}|повернуто|повертають|повертається|відновил{_W}|відновлено|відновлен[аі]\b"
+    rf"|заживил{_W}|заживлен{_W}|перепідключил{_W}|підключил{_W}|з'явил{_W}|дали\b"
+    rf"|вдалося (?:\w+ )?(?:перепідключити|повернути|відновити|заживити|підключити|подати)"
+    rf"|знову (?:зі? |є )|вернул{_W}|возвращ{_W}|восстановил{_W}|восстановлен[оаы]?\b|восстановлены"
+    rf"|подключил{_W}|переподключил{_W}|запитал{_W}|появил{_W}"
+    rf"|удалось (?:\w+ )?(?:переподключить|вернуть|восстановить|подключить|подать)|снова (?:со? |есть ))"
+)
+# Words that make a restoration about power, heat or water (people "returned home" is not).
+_RESTORED_WHAT = re.compile(
+    r"\b(?:power|electric|light|heat|water|gas\b|suppl|grid|energy|consumers|households|homes|customers"
+    rf"|світл|електр|живлен|тепл|опален|вод(?:а|и|у|ою)\b|водопостач|газ|абонент|споживач|домівк|осел|родин"
+    rf"|постачан|свет|электр|отоплен|энерго|вод(?:а|ы|у|ой)\b|водоснабж|потребител|семей|снабжен)"
+)
+_RESTORATION_ALONE = re.compile(rf"заживил{_W}|заживлен{_W}|перепідключ{_W}|переподключ{_W}|запитал{_W}")
 _NOT_RESTORED = re.compile(
     r"(?:\bnot|n't|\byet to|\bto be|\bwill be|\bcould be|\bshould be|\bmay be|\bmight be"
-    r"|\bexpected to be|\buntil|\bbefore)\s(?:(?:yet|been|fully|be)\s)*(?:restored|reconnected)"
+    r"|\bexpected to be|\buntil|\bbefore)\s(?:(?:yet|been|fully|be)\s)*(?:restored|reconnected|back)"
     r"|\bне (?:\w+ )?(?:повернул|відновил|заживил|восстановил|вернул|подключил)"
 )
-_NEGATED_OUTAGE = re.compile(
-    r"\bno (?:power )?(?:outages|blackouts|shutdowns)\b|without (?:power )?(?:outages|blackouts)"
-    r"|без відключень|без отключений|відключен\w* не (?:буде|плану|прогнозу|застосов)"
-    r"|отключен\w* не (?:будет|планир|прогнозир|примен)|не буде відключен|не будет отключен"
-    r"|(?:outages|blackouts) (?:are|were|will be) not\b|avoid(?:ed)? (?:power )?(?:outages|blackouts)"
-    r"|уникнути відключен|избежать отключен"
+
+# --- cold
+_COLD = re.compile(
+    r"\bfreezing (?:temperature|weather|cold|winter|condition|homes?|apartment|flat|night|rain)s?"
+    r"|\b(?:in|amid|into|through|are|were|is|people|residents) freezing\b"
+    r"|\bfreezing (?:residents|people|ukrainians|kyiv|capital|city|homes|flats)\b|\bfreez(?:e|ing) to death"
+    r"|\bsub-?zero\b|\bbelow (?:zero|freezing)\b|\bfrosts?\b|\bcold (?:snap|spell|weather|temperature"
+    r"|front|homes?|apartments?|flats?|wave|winter|nights?)s?|\bbitter(?:ly)? cold|\bin the cold\b"
+    r"|\bwinter cold\b|\bextreme cold\b|\bsevere cold\b|\bsnow(?:s|fall|falls|storms?|ed|ing)?\b|\bblizzards?\b|\bicy\b|\bsleet\b"
+    r"|\bkeep(?:ing)? warm\b|\bstay(?:ing)? warm\b|\bwarming (?:centers|centres|points|shelters)\b"
+    rf"|мороз{_W}|похолод{_W}|холод(?!ногір|ильн|ноярськ){_W}|заморозк{_W}|снігопад{_W}|хуртовин{_W}"
+    rf"|завірюх{_W}|заметіл{_W}|ожеледиц{_W}|гололед{_W}|\bсніг{_W}|\bснег{_W}|\bснеж{_W}|\bсніж{_W}"
+    rf"|метел[ьи]|вьюг{_W}|мерзн{_W}|замерза{_W}|замерзл{_W}|пункт{_W} обігрів{_W}|пункт{_W} обогрев{_W}"
+    rf"|пункт{_W} незламност{_W}|мінусов{_W} температур{_W}|минусов{_W} температур{_W}|нижче нуля"
+    rf"|ниже нуля|зігріт{_W}|зігріва{_W}|гріються|греются|греться|согре{_W}|выстуж{_W}|вистуд{_W}"
+    rf"|вистиг{_W}|остыл{_W}|охолол{_W}|льодян{_W} дощ|ледян{_W} дожд{_W}"
+)
+_NOT_COLD = re.compile(
+    r"cold war|cold-blooded|cold blood|cold feet|cold call|cold shoulder|frosty reception"
+    r"|холодн\w* війн\w*|холодн\w* войн\w*|frozen (?:conflict|assets|funds)"
+    r"|freez\w* (?:of )?(?:assets|funds|prices|tariffs|the conflict|sperm|eggs)"
+)
+# Words that mean frost or snow for certain, whatever the thermometer says.
+_FROST_WORDS = re.compile(r"мороз|frost|snow|сніг|снег|ожеледиц|гололед|sub-?zero|below zero")
+
+# --- attacks on energy infrastructure
+_ATTACK = (
+    r"attack|strike|struck|shell|bomb(?! shelter)|missile|drone|shahed|\bhit\b|\bhits\b|hitting"
+    r"|barrage|target|destroy|damag|sabotag|terror|blast|explosion|blew up|blown up|pound|batter"
+    r"|pummel|airstrike|air raid|blow(?:s|ing)? up"
+    rf"|атак{_W}|удар{_W}|обстр{_W}|ракет{_W}|дрон{_W}|шахед{_W}|безпілотник{_W}|беспилотник{_W}"
+    rf"|приліт{_W}|прильот{_W}|прилет{_W}|влучан{_W}|влучил{_W}|попадан{_W}|поцілил{_W}|бомб{_W}"
+    rf"|вибух{_W}|взрыв{_W}|пошкодж{_W}|поврежд{_W}|зруйнов{_W}|разруш{_W}|знищ{_W}|уничтож{_W}"
+    rf"|терор{_W}|террор{_W}|\bбил{_W}|\bбив{_W}|\bвдари{_W}|\bвдарил{_W}|\bударил{_W}|\bбьют\b|поцел{_W}|уразив|уразил|разбит{_W}"
+    rf"|виведен{_W} з ладу|выведен{_W} из строя|налет{_W}|наліт{_W}|бойов{_W} ді{_W}|боев{_W} действ{_W}"
+)
+_ENERGY_TARGET = (
+    r"energy (?:and \w+ )?(?:infrastructure|facilit|system|grid|sector|site|object|asset|network|plant|supply|target"
+    r"|company|equipment)|power (?:plant|station|grid|line|infrastructure|facilit|system|generat"
+    r"|network|supply|supplies|substation)|powerplant|\bgrid\b|substation|thermal plant|hydroelectric"
+    r"|\bchp\b|transformer|nuclear (?:power )?plant|hydro ?power|\bdam\b(?= and (?:a )?hydro)|electricity (?:infrastructure|grid|network|system|supply|facilit)"
+    r"|gas (?:infrastructure|facilit|production|pipeline|storage)|heating (?:plant|main|pipeline|network"
+    r"|facilit|infrastructure)|boiler|power and heat|electricity and heat|energy terror"
+    rf"|енергетик{_W}|енергетиц{_W}|енергетичн{_W}|енергооб'єкт{_W}|енергосистем{_W}|енергоінфраструктур{_W}"
+    rf"|підстанц{_W}|\bтец|\bтес\b|\bгес\b|електростанц{_W}|електромереж{_W}|ліні{_W} електропередач{_W}"
+    rf"|газов{_W} інфраструктур{_W}|котельн{_W}|теплоелектро{_W}|енергоблок{_W}|тепломереж{_W}"
+    rf"|энергетик{_W}|энергетическ{_W}|энергообъект{_W}|энергосистем{_W}|энергоинфраструктур{_W}|подстанц{_W}"
+    rf"|\bтэц|\bтэс\b|\bгэс\b|электростанц{_W}|электросет{_W}|\bлэп\b|газов{_W} инфраструктур{_W}"
+    rf"|теплоэлектро{_W}|теплосет{_W}|об'єкт{_W} (?:енергетики|критичної)|объект{_W} (?:энергетики|критической)"
+    rf"|критичн{_W} інфраструктур{_W}|критическ{_W} инфраструктур{_W}|critical infrastructure"
+    rf"|нафтогаз{_W}|нефтегаз{_W}|газовидобу{_W}|газодобы{_W}"
+)
+_ENERGY_WAR = re.compile(
+    r"\benergy (?:attack|strike|terror|war)\w*|енергетичн\w* терор\w*|энергетическ\w* террор\w*"
+)
+_ATTACK_WORD = re.compile(rf"\b(?:{_ATTACK})")
+_TARGET_WORD = re.compile(rf"\b(?:{_ENERGY_TARGET})")
+# How far an attack word may be from the energy target it hits ("strikes on ... power plants").
+_ATTACK_BEFORE = 90
+_ATTACK_AFTER = 60
+_ATTACK_CAUSE = re.compile(
+    r"attack|strike|struck|shelling|bombard|missile|drone|shahed|airstrike|air raid|barrage"
+    rf"|атак{_W}|удар{_W}|обстріл{_W}|обстрел{_W}|ракет{_W}|дрон{_W}|шахед{_W}|безпілотник{_W}"
+    rf"|беспилотник{_W}|прильот{_W}|прилет{_W}|налет{_W}|наліт{_W}|бойов{_W} ді{_W}|боев{_W} действ{_W}"
+)
+# Threats, warnings, questions and plans are not attacks that happened.
+_NOT_ATTACK = re.compile(
+    r"\bwarn|\bthreat|\bcould\b|\bwould\b|\bmay\b|\bmight\b|\bplan(?:s|ned|ning)?\b|\bpossible\b|\bfear"
+    r"|\bendanger|\bprepar|попереджа|загроз|\bможе\b|\bможуть\b|\bплану\w*|\bчи\b|тиме\b"
+    r"|тимуть\b|предупрежда|угроз|\bможет\b|\bмогут\b|\bпланиру\w*|\bготу\w*|\bготовит\w*"
+)
+# Every category needs one of these stems in its sentence (a supply, an outage word, a cold
+# word, an energy target, a restoration): sentences without one are skipped, which keeps
+# long articles cheap.
+_TRIGGER = re.compile(
+    r"\b(?:power|electr|light|grid|heat|radiator|water|blackout|black-out|outage|de-?energ|dark"
+    r"|freez|frost|sub-?zero|below|cold|snow|blizzard|icy|sleet|warm|energy|substation|thermal"
+    r"|hydro|chp|transformer|nuclear|gas|boiler|restor|reconnect|consumer|household|home|customer"
+    r"|supp|світл|електр|живлен|напруг|енерг|свет|электр|энерг|тепл|опал|гаряч|горяч|вод|отоплен"
+    r"|знеструм|блекаут|блэкаут|обесточ|темряв|тьм|темнот|графік|график|відключ|отключ|вимкн|мороз"
+    r"|похолод|холод|заморозк|сніг|снег|сніж|снеж|хуртовин|завірюх|заметіл|ожеледиц|гололед|метел"
+    r"|вьюг|мерзн|замерз|обігрів|обогрев|незламност|мінусов|минусов|нуля|зігр|гріють|гре|согре"
+    r"|выстуж|вистуд|вистиг|остыл|охолол|льодян|ледян|підстанц|подстанц|тец|тэц|тес|тэс|гес|гэс"
+    r"|котельн|газ|нафтогаз|нефтегаз|лэп|ліні|об'єкт|объект|критичн|критическ|critical|інфраструкт"
+    r"|инфраструкт|infrastruct|заживл|заживил|перепідключ|переподключ|запитал|абонент|споживач"
+    r"|потребител|домівк|осел|родин|семей|постачан|снабжен)"
 )
 _SENTENCES = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
 _CLAUSE = re.compile(r",\s|;\s|\s(?:but|while|whereas|але|однак|проте|а|но|однако|тоді як)\s")
+_OUTAGES = (Category.POWER_OUTAGE, Category.HEATING_OUTAGE, Category.WATER_OUTAGE)
 
 
-def _sentences(text: str) -> Iterable[str]:
-    for m in _SENTENCES.finditer(text):
-        s = m.group()
-        if len(s) > 2:
-            yield s
-
-
-def _supply_found(sentence: str) -> set[Category]:
-    """Outage categories a sentence reports, clause by clause (restored clauses excluded)."""
+def _supplies(span: str) -> set[Category]:
+    """Which supplies a short span names ("power, heat or water")."""
     found: set[Category] = set()
-    for clause in _CLAUSE.split(sentence) if _RESTORED.search(sentence) else (sentence,):
-        if _RESTORED.search(clause) and not _NOT_RESTORED.search(clause):
+    if _HOT_WATER.search(span):
+        found.add(Category.HEATING_OUTAGE)
+        span = _HOT_WATER.sub(" ", span)
+    if _POWER.search(span):
+        found.add(Category.POWER_OUTAGE)
+    if _HEAT.search(span):
+        found.add(Category.HEATING_OUTAGE)
+    if _WATER.search(span):
+        found.add(Category.WATER_OUTAGE)
+    return found
+
+
+def _hypothetical(clause: str, start: int) -> bool:
+    """An outage word governed by "may", "could", "може" is a possibility, not a report."""
+    return _HYPOTHETICAL.search(clause, max(0, start - 40), start) is not None
+
+
+def _outages(clause: str) -> set[Category]:
+    """The outages one clause reports."""
+    found: set[Category] = set()
+    for m in _DEPRIVE.finditer(clause):
+        if _hypothetical(clause, m.start()):
             continue
-        if _POWER.search(clause):
-            found.add(Category.POWER_OUTAGE)
-        if _HEATING.search(clause):
-            found.add(Category.HEATING_OUTAGE)
-        if _WATER.search(clause):
-            found.add(Category.WATER_OUTAGE)
+        span = clause[m.end() : m.end() + _SPAN]
+        stop = _SPAN_END.search(span, 1)
+        if stop:
+            span = span[: stop.start()]
+        found |= _supplies(span)
+    for m in _SUPPLY_THEN_LOSS.finditer(clause):
+        found |= _supplies(m.group())
+    alone = _POWER_ALONE.search(clause)
+    if alone and not _hypothetical(clause, alone.start()):
+        found.add(Category.POWER_OUTAGE)
+    if _HEAT_ALONE.search(clause):
+        found.add(Category.HEATING_OUTAGE)
+    return found
+
+
+def _restored(clause: str) -> bool:
+    if _RESTORATION_ALONE.search(clause):
+        return _NOT_RESTORED.search(clause) is None
+    if _RESTORED.search(clause) is None or _RESTORED_WHAT.search(clause) is None:
+        return False
+    return _NOT_RESTORED.search(clause) is None
+
+
+def _attack(sentence: str, outages: set[Category]) -> bool:
+    """An attack on energy infrastructure, or an attack that caused the outages reported."""
+    if outages and _ATTACK_CAUSE.search(sentence):
+        return True
+    targets = [m.start() for m in _TARGET_WORD.finditer(sentence)]
+    if not targets:
+        return _ENERGY_WAR.search(sentence) is not None
+    for m in _ATTACK_WORD.finditer(sentence):
+        a = m.start()
+        if any(-_ATTACK_AFTER <= t - a <= _ATTACK_BEFORE for t in targets):
+            return True
+    return _ENERGY_WAR.search(sentence) is not None
+
+
+def _read_sentence(sentence: str) -> set[Category]:
+    found: set[Category] = set()
+    negated = _NOT_OUTAGE.search(sentence) is not None
+    clauses = _CLAUSE.split(sentence) if _RESTORED.search(sentence) else [sentence]
+    outages: set[Category] = set()
+    for clause in clauses:
+        if _restored(clause):
+            found.add(Category.RESTORATION)
+        elif not negated:
+            outages |= _outages(clause)
+    found |= outages
+    if _attack(sentence, outages) and _NOT_ATTACK.search(sentence) is None:
+        found.add(Category.ENERGY_ATTACK)
+    if _COLD.search(sentence) and not _NOT_COLD.search(sentence):
+        found.add(Category.COLD)
     return found
 
 
@@ -189,25 +302,20 @@ def find_categories(text: str, *, temperatures: tuple[float, ...] = ()) -> froze
     keep "похолодання до +14" from counting as cold.
     """
     found: set[Category] = set()
-    for sentence in _sentences(text):
-        if _NEGATED_OUTAGE.search(sentence):
-            continue
-        found |= _supply_found(sentence)
-        if _RESTORED.search(sentence):
-            restored = [m for m in _RESTORED.finditer(sentence)]
-            if restored and not _NOT_RESTORED.search(sentence):
-                found.add(Category.RESTORATION)
-        if _ENERGY_ATTACK.search(sentence):
-            found.add(Category.ENERGY_ATTACK)
-        if _COLD.search(sentence) and not _NOT_COLD.search(sentence):
-            found.add(Category.COLD)
+    triggers = [m.start() for m in _TRIGGER.finditer(text)]
+    if not triggers:
+        return frozenset()
+    i = 0
+    for m in _SENTENCES.finditer(text):
+        while i < len(triggers) and triggers[i] < m.start():
+            i += 1
+        if i == len(triggers):
+            break
+        if triggers[i] < m.end():
+            found |= _read_sentence(m.group())
     if temperatures:
         if min(temperatures) < 0:
             found.add(Category.COLD)
         elif min(temperatures) > 5 and Category.COLD in found and not _FROST_WORDS.search(text):
             found.discard(Category.COLD)
     return frozenset(found)
-
-
-# Words that mean frost or snow for certain, whatever the thermometer says.
-_FROST_WORDS = re.compile(r"мороз|frost|snow|сніг|снег|ожеледиц|гололед|sub-?zero|below zero")

@@ -11,7 +11,7 @@ from feeds.affected import find_affected
 from feeds.categories import find_categories
 from feeds.language import detect_language
 from feeds.models import Category, Item, Signals
-from feeds.normalize import normalize
+from feeds.normalize import normalize, split_glued_headlines
 from feeds.places import find_places
 from feeds.severity import OUTAGES, derive_severity
 from feeds.temperatures import find_temperatures
@@ -36,7 +36,9 @@ def extract_text(title: str, text: str = "", *, language: str | None = None) -> 
     clean = normalize(raw)
     lang = detect_language(clean, hint=language)
     temperatures = find_temperatures(clean)
-    categories = find_categories(clean.lower(), temperatures=temperatures)
+    categories = find_categories(
+        split_glued_headlines(clean).lower(), temperatures=temperatures
+    )
     amount = find_affected(clean) if categories & (OUTAGES | {Category.ENERGY_ATTACK}) else None
     affected = amount.count if amount else None
     lower_bound = amount.lower_bound if amount and affected is None else None

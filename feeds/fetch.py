@@ -5,9 +5,11 @@ and tenacity retries for transient failures only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -113,11 +115,14 @@ async def fetch(
     validators: Validators | None = None,
     limits: FetchLimits = DEFAULT_LIMITS,
     resolver: Resolver | None = None,
+    slot: Callable[[], AbstractAsyncContextManager[object]] | None = None,
 ) -> FetchResult:
     """GET `url` with conditional headers from `validators`; raise a `FeedError` on failure.
 
     Transient failures (connection errors, timeouts, 5xx, 429) are retried `limits.retries`
     times; anything else raises at once. `resolver` replaces DNS for the private-address check.
+    `slot`, when given, is entered around each attempt (not the waits between attempts), so
+    a concurrency cap is not held by a fetch that is only sleeping before its retry.
     """
     previous = validators or Validators()
     _check_url(url)
@@ -127,7 +132,9 @@ async def fetch(
         retry=retry_if_exception(lambda exc: _retryable(exc, limits)),
         reraise=True,
     )
-    result: FetchResult = await retrying(_attempt, client, url, previous, limits, resolver)
+    result: FetchResult = await retrying(
+        _attempt, client, url, previous, limits, resolver, slot or contextlib.nullcontext
+    )
     return result
 
 
@@ -155,9 +162,11 @@ async def _attempt(
     previous: Validators,
     limits: FetchLimits,
     resolver: Resolver | None,
+    slot: Callable[[], AbstractAsyncContextManager[object]],
 ) -> FetchResult:
     try:
-        async with asyncio.timeout(limits.total_timeout):
+        # Waiting for a slot is not part of the attempt's time budget.
+        async with slot(), asyncio.timeout(limits.total_timeout):
             return await _follow(client, url, previous, limits, resolver)
     except TimeoutError as exc:
         raise FetchError(url, f"no complete answer within {limits.total_timeout:g} s") from exc

@@ -32,6 +32,10 @@ _OBLAST_NOUNS = re.compile(
 )
 _RAION_NOUNS = re.compile(r"\s+(?:район|районі|raion|district|р-н)$")
 _HROMADA_NOUNS = re.compile(r"\s+(?:громада|громади|hromada|community|тг|отг)$")
+_LEVEL_WORDS = {"city": "city", "town": "town", "місто": "city", "селище": "town",
+                "город": "city", "посёлок": "town", "поселок": "town"}  # fmt: skip
+_LEVEL_LABELS = {"en": {"city": "city", "town": "town"}, "uk": {"city": "місто", "town": "селище"},
+                 "ru": {"city": "город", "town": "посёлок"}}  # fmt: skip
 _QUALIFIER = re.compile(r"^(.*?)\s*\((.+)\)$")
 
 
@@ -64,8 +68,7 @@ class Gazetteer:
 
     def __init__(self, data: dict[str, Any]) -> None:
         self._places: dict[str, Place] = {
-            row[0]: Place(row[0], row[1], row[2], row[3], row[4], row[5])
-            for row in data["places"]
+            row[0]: Place(row[0], row[1], row[2], row[3], row[4], row[5]) for row in data["places"]
         }
         self.patterns: dict[str, tuple[Entry, ...]] = {
             surface: tuple((pid, kind) for pid, kind in entries)
@@ -103,6 +106,10 @@ class Gazetteer:
         return ids[0] if len(ids) == 1 else None
 
     def _candidates(self, name: str) -> list[str]:
+        return self._best(self._all_candidates(name))
+
+    def _all_candidates(self, name: str) -> list[str]:
+        """Every place `name` may mean (a qualifier in brackets narrows it down)."""
         text = " ".join(normalise(name).split()).strip(" .,;:!?\"'«»")
         if not text:
             return []
@@ -110,13 +117,16 @@ class Gazetteer:
             return [text.upper()]
         qualified = _QUALIFIER.match(text)
         if qualified:
-            base = self._candidates(qualified.group(1))
+            base = self._all_candidates(qualified.group(1))
             for part in qualified.group(2).split(","):
+                level = _LEVEL_WORDS.get(part.strip())
+                if level:
+                    base = [b for b in base if b in self._places and self._places[b].level == level]
+                    continue
                 areas = self._candidates(part)
                 if len(areas) == 1:
-                    base = [b for b in base if b.startswith(areas[0]) or areas[0] == "UA80"
-                            and b == "UA80"]  # fmt: skip
-            return self._best(base)
+                    base = [b for b in base if b.startswith(areas[0])]
+            return base
         for noun_re, kinds in ((_OBLAST_NOUNS, "AO"), (_RAION_NOUNS, "R"), (_HROMADA_NOUNS, "H")):
             stripped = noun_re.sub("", text)
             if stripped != text and stripped in self.patterns:
@@ -125,12 +135,12 @@ class Gazetteer:
                     ids = ["UA32" if pid == "UA80" else pid for pid in ids]
                     ids = [pid[:4] for pid in ids]
                 if ids:
-                    return self._best(list(dict.fromkeys(ids)))
+                    return list(dict.fromkeys(ids))
         entries = self.patterns.get(text, ())
-        ids = [pid for pid, kind in entries if kind in "UOFNnA" and pid]
+        ids = [pid for pid, kind in entries if kind in "UOFNnpLA" and pid]
         if not ids:
             ids = [pid for pid, kind in entries if kind in "RH" and pid]
-        return self._best(list(dict.fromkeys(ids)))
+        return list(dict.fromkeys(ids))
 
     def _best(self, ids: list[str]) -> list[str]:
         """Keep the most prominent of several candidates; ties stay ambiguous."""
@@ -204,6 +214,11 @@ class Gazetteer:
                 continue
             qualifiers.insert(0, self._plain_name(area, lang))
             name = f"{base} ({', '.join(qualifiers)})"
+            if self._candidates(name) == [place_id]:
+                return name
+        label = _LEVEL_LABELS.get(lang, _LEVEL_LABELS["en"]).get(place.level)
+        if label:  # a town and a city of one name in one hromada
+            name = f"{base} ({label}, {', '.join(qualifiers)})"
             if self._candidates(name) == [place_id]:
                 return name
         return place_id

@@ -67,3 +67,14 @@ def normalize(text: str) -> str:
     if "  " in text:
         text = _MANY_SPACES.sub(" ", text)
     return text
+
+
+# Aggregators (Google News) glue one headline's source to the next headline:
+# "...The New York TimesIn blow to..." or "Bloomberg.comNo Power". A lower-case letter (or
+# ".com") touching a capitalised word marks the seam.
+_GLUED = re.compile(r"(?<=[a-zа-яіїєґё])(?=[A-ZА-ЯІЇЄҐЁ][a-zа-яіїєґё'])|(?<=\.com)(?=[A-Z'\"])")
+
+
+def split_glued_headlines(text: str) -> str:
+    """`text` with a line break at each seam between glued headlines (see `_GLUED`)."""
+    return _GLUED.sub("\n", text)

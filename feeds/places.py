@@ -16,11 +16,25 @@ _UKRAINE = PlaceMention(place_id=COUNTRY, oblast=COUNTRY, name="Ukraine")
 
 # What the noun after an oblast/raion/hromada adjective says it is.
 _TOKEN = re.compile(r"[^\W\d_][\w'-]*|[.!?;:()\"«»]|\d+")
-_CONNECTORS = frozenset(
-    "та і й и а також and or або чи ta both".split()
-)  # fmt: skip
+_OBLAST_BEFORE = re.compile(r"(?:област\w*|oblasts|regions)[^.!?;]{0,60}$")
+_CITY_DISTRICT = re.compile(
+    r"[\w\s,'-]{0,60}?\b(?:район\w*|district)\s+(?:міста\s+|города\s+|of\s+)?([^\W\d_][\w'-]*"
+    r"(?:\s+[^\W\d_][\w'-]*)?)"
+)
+_WORD_BEFORE = re.compile(r"[^\W\d_][\w'-]*\.?|[,.;:!?()\"«»]")
+_PREPOSITIONS = frozenset(
+    "у в во біля поблизу під до з із зі від через на по около возле под из от для між между "
+    "неподалік неподалеку район районі районах м. с. смт смт. село селі села селище селищі "
+    "селища місто міста місті городе город города поселок посёлок поселке in near at from to "
+    "of outside around towards village town city"
+    .split()
+)
+_LOWER_WORD_AFTER = re.compile(r"\s+[a-zа-яіїєґё]")
+_STREET_BEFORE = re.compile(r"(?:вулиц\w*|вул\.|просп\w*|провул\w*|бульвар\w*|площ\w*|"
+                            r"улиц\w*|ул\.|street|avenue|st\.)\s+(?:[^\W\d_]+\s+)?$")
+_CONNECTORS = frozenset(["та", "і", "й", "и", "а", "також", "and", "or", "або", "чи", "both"])
 _OBLAST_WORDS = ("обл", "регіон", "регион", "region", "oblast", "province")
-_OBLAST_ABBREVIATIONS = frozenset({"ова", "ода", "ога", "ова", "ova", "oda", "огв", "вца"})
+_OBLAST_ABBREVIATIONS = frozenset({"ова", "ода", "ога", "ova", "oda", "огв", "вца"})
 _RAION_WORDS = ("район", "district", "raion", "р-н", "р-ну", "р-ні")
 _HROMADA_WORDS = ("громад", "hromad", "тг", "отг", "community", "communities")
 _CITY_WORDS = ("міськ", "місто", "міста", "місті", "городск", "город", "city")
@@ -54,19 +68,39 @@ _SURNAME_AFTER = re.compile(r"\s+[A-ZА-ЯІЇЄҐ][a-zа-яіїєґ']+")
 # A dateline at the start of a line: "СИМФЕРОПОЛЬ, 18 янв" or "KYIV (Reuters) -".
 _DATELINE_AFTER = re.compile(r"\s*(?:,|\(|—|–|-\s)")
 
+_DATED = re.compile(r"[.,]\s+\d{1,2}\s+[^\W\d_]{3,}")
+# "у Києві та області", "in Kharkiv and the region"
+_AND_REGION = re.compile(
+    r"\s+(?:та|і|й|и|and)\s+(?:the\s+)?(?:област[іи]|обл\.|region|oblast|surrounding region)\b"
+)
 # Is the text about Ukraine as a whole (besides any finer place)?
 _NATIONWIDE = re.compile(
-    r"(?<!\w)(?:across|throughout|all over|in|of|inside|to|on|over|the whole of|всій|всей|по всій|"
-    r"по всей|в|у|по|на|територі\w+|регіонах|регионах|областях|країни|страны)\s+"
-    r"(?:україн\w*|украин\w*|ukraine)|"
-    r"ukraine(?:'s|’s)\s+(?:power|energy|grid|electricity|infrastructure|gas|heating|"
+    r"(?<!\w)(?:across|throughout|all over|in|inside|of|on|to|the whole of|всій|всей|по всій|"
+    r"по всей|в|у|по|на|з|із|территори\w+|територі\w+|регіонах|регионах|областях|областей)\s+"
+    r"(?:україн(?:і|у|а|и|ою)\b|украин(?:е|у|а|ы|ой)\b|ukraine\b)|"
+    r"ukraine(?:'s)\s+(?:power|energy|grid|electricity|infrastructure|gas|heating|"
     r"national|network|system|capital|regions|cities)|"
+    r"(?:the country's|країни|страны)\s+(?:energy|power|grid|electricity)|"
+    r"(?:регіон\w*|област\w*|регион\w*|regions)\s+(?:країни|страны|of the country)|"
+    r"по всій країні|по всей стране|across the country|nationwide|"
     r"україн\w+\s+енерг\w+|украин\w+\s+энерг\w+|енергосистем\w+\s+україни|"
-    r"энергосистем\w+\s+украины|(?:нек|нэк)\s+[«\"]?укренерго|укренерго|укрэнерго|ukrenergo|"
-    r"енергетичн\w+\s+інфраструктур\w+\s+україни|энергетическ\w+\s+инфраструктур\w+\s+украины|"
+    r"энергосистем\w+\s+украины|енергетичн\w+\s+інфраструктур\w+\s+україни|"
+    r"энергетическ\w+\s+инфраструктур\w+\s+украины|"
     r"ukrainian\s+(?:power|energy|grid|cities|regions|homes|households|families|consumers|"
     r"civilians|people)|ukrainians\b|українців|українці|украинцев|украинцы"
 )
+# Ukraine named only as the subject of a war, sanctions or aid elsewhere: not about Ukraine.
+_ELSEWHERE_BEFORE = re.compile(
+    r"(?:war|invasion|conflict|sanctions?|aid|support|help|assistance|weapons|arms|over|"
+    r"about|regarding|invading|invaded|for|sent|fight|fighting|deployed|, )\s*"
+    r"(?:in|on|of|against|for|to|over|with)?\s*"
+    r"(?:the\s+)?$"
+)
+_ELSEWHERE_AFTER = re.compile(
+    r"^(?:'s)?\s*(?:war|invasion|conflict|aid|grain deal|peace|-russia|and russia|"
+    r", israel|, taiwan|, gaza)\b"
+)
+_ELSEWHERE_PAIR = re.compile(r"(?:russia-|russia and |russia's war on |russian war in )$")
 
 
 @dataclass(slots=True)
@@ -88,7 +122,8 @@ def find_places(text: str, *, language: str | None = None) -> tuple[PlaceMention
     gazetteer = load_gazetteer()
     low = normalise(text)
     hits = _longest_hits(gazetteer, text, low)
-    country_named = False
+    country_hits: list[_Hit] = []
+    state_named = False
     found: dict[str, tuple[str, str]] = {}  # place id -> surface, in text order
     pending: list[tuple[_Hit, list[str]]] = []  # ambiguous settlement names
     for hit in hits:
@@ -97,18 +132,32 @@ def find_places(text: str, *, language: str | None = None) -> tuple[PlaceMention
         if "S" in kinds:
             continue
         if kinds & {"U", "u"}:
-            country_named = True
+            country_hits.append(hit)
+            continue
+        if _is_metonymy(low, hit):
+            state_named = True  # "Kyiv says": Ukraine the state
             continue
         fixed = [pid for pid, kind in hit.entries if kind in "OF"]
         if fixed:
             for pid in dict.fromkeys(fixed):
                 found.setdefault(pid, (surface, hit.entries[0][1]))
             continue
+        area = _adjective_place(gazetteer, low, hit, explicit_only=True)
+        if area:  # "у Покровському районі", "Одеській області"
+            found.setdefault(area, (surface, "A"))
+            continue
         names = _settlement_candidates(gazetteer, text, low, hit)
         if names:
-            if len(names) == 1:
+            town = len(names[0]) > 4 and _level(gazetteer, names[0]) == "town"
+            if len(names) == 1 and not town:
                 found.setdefault(names[0], (surface, "N"))
+                region = _AND_REGION.match(low, hit.end)
+                if region:  # "у Києві та області"
+                    oblast = "UA32" if names[0] == "UA80" else names[0][:4]
+                    found.setdefault(oblast, (text[hit.start : region.end()], "O"))
             else:
+                # Small towns share names with places elsewhere (and in Russia): only
+                # when their oblast is named too.
                 pending.append((hit, names))
             continue
         area = _adjective_place(gazetteer, low, hit)
@@ -120,7 +169,7 @@ def find_places(text: str, *, language: str | None = None) -> tuple[PlaceMention
             inside = [pid for pid in names if pid[:4] in context]
             if len({pid[:4] for pid in inside}) == 1:
                 found.setdefault(inside[0], (text[hit.start : hit.end], "N"))
-            elif len({pid[:4] for pid in names}) == 1:
+            elif len({pid[:4] for pid in names}) == 1 and _level(gazetteer, names[0]) != "town":
                 found.setdefault(names[0], (text[hit.start : hit.end], "N"))
     mentions = [
         PlaceMention(place_id=pid, oblast=_oblast_of(pid), name=_name(gazetteer, pid),
@@ -128,14 +177,31 @@ def find_places(text: str, *, language: str | None = None) -> tuple[PlaceMention
         for pid, (surface, _) in found.items()
     ]  # fmt: skip
     if not mentions:
-        return (_UKRAINE,) if country_named or _NATIONWIDE.search(low) else ()
+        about = state_named or any(not _elsewhere(low, hit) for hit in country_hits)
+        return (_UKRAINE,) if about else ()
     if _NATIONWIDE.search(low):
         mentions.append(_UKRAINE)
     return tuple(mentions)
 
 
+def _elsewhere(low: str, hit: _Hit) -> bool:
+    """ "sanctions over Ukraine", "the war in Ukraine": Ukraine is not where events happen."""
+    before = low[max(0, hit.start - 30) : hit.start]
+    after = low[hit.end : hit.end + 20]
+    return bool(
+        _ELSEWHERE_BEFORE.search(before)
+        or _ELSEWHERE_AFTER.match(after)
+        or _ELSEWHERE_PAIR.search(before)
+    )
+
+
 def _oblast_of(place_id: str) -> str:
     return place_id[:4] if len(place_id) >= 4 else place_id
+
+
+def _level(gazetteer: Gazetteer, place_id: str) -> str:
+    place = gazetteer.get(place_id)
+    return place.level if place else ""
 
 
 def _name(gazetteer: Gazetteer, place_id: str) -> str:
@@ -158,9 +224,9 @@ def _longest_hits(gazetteer: Gazetteer, text: str, low: str) -> list[_Hit]:
                 continue
         elif start > 1 and low[start - 1] == "-" and low[start - 2].isalnum():
             continue
-        if end + 1 < n and low[end + 1].isalnum():
-            if not (text[end + 1].isupper() and text[end].islower()):
-                continue
+        glued_after = end + 1 < n and text[end + 1].isupper() and text[end].islower()
+        if end + 1 < n and low[end + 1].isalnum() and not glued_after:
+            continue
         raw.append(_Hit(start, end + 1, entries))
     raw.sort(key=lambda h: (h.start, -h.end))
     out: list[_Hit] = []
@@ -181,20 +247,22 @@ def _sentence_initial(text: str, start: int) -> bool:
 
 def _settlement_candidates(gazetteer: Gazetteer, text: str, low: str, hit: _Hit) -> list[str]:
     """Settlement ids a capitalised name may mean, most prominent first ([] if none fits)."""
-    names = [(pid, kind) for pid, kind in hit.entries if kind in "Nnp"]
+    names = [(pid, kind) for pid, kind in hit.entries if kind in "Nnpc"]
     if not names or not text[hit.start].isupper():
         return []
-    if any(kind == "p" and pid not in gazetteer.centres for pid, kind in names) and (
-        _SURNAME_AFTER.match(text, hit.end)
-    ):
-        return []  # "Volodymyr Zelensky" is a man, not the town of Volodymyr
-    if _is_metonymy(low, hit) or _is_dateline(text, hit):
+    if _is_dateline(text, hit) or _STREET_BEFORE.search(low, max(0, hit.start - 20), hit.start):
         return []
-    initial = _sentence_initial(text, hit.start)
-    ids = [
-        pid for pid, kind in names
-        if kind in "Np" or not initial or pid in gazetteer.centres
-    ]  # fmt: skip
+    if not _after_preposition(text, low, hit.start):
+        # "Volodymyr Zelensky", "на Покровському напрямку": a person or an adjective.
+        names = [(pid, kind) for pid, kind in names if kind in "Nn" or pid in gazetteer.centres]
+    # A name that is also a common word or a person's name ("Суми", "Volodymyr") counts
+    # only mid-sentence and not before a capitalised word (a surname), unless it is an
+    # oblast centre.
+    strict = _sentence_initial(text, hit.start) or bool(_SURNAME_AFTER.match(text, hit.end))
+    if _LOWER_WORD_AFTER.match(text, hit.end):
+        # "на Покровському напрямку": an adjective before its noun, not the town.
+        names = [(pid, kind) for pid, kind in names if kind != "c"]
+    ids = [pid for pid, kind in names if kind in "Nc" or not strict or pid in gazetteer.centres]
     if not ids:
         return []
 
@@ -208,9 +276,24 @@ def _settlement_candidates(gazetteer: Gazetteer, text: str, low: str, hit: _Hit)
     return [pid for pid in ids if rank(pid) == best]
 
 
+def _after_preposition(text: str, low: str, start: int) -> bool:
+    """True when a preposition ("у", "near") or a settlement noun ("смт") governs the name,
+    possibly across a list ("біля Щербинівки, Нелипівки та Сухої Балки")."""
+    words = list(_WORD_BEFORE.finditer(low, max(0, start - 120), start))
+    for match in reversed(words[-12:]):
+        word = match.group()
+        if word in _PREPOSITIONS:
+            return True
+        if word in _CONNECTORS or word == ",":
+            continue
+        if not text[match.start()].isupper():  # only other names of a list may come between
+            return False
+    return False
+
+
 def _is_metonymy(low: str, hit: _Hit) -> bool:
-    """"Kyiv says", "Moscow and Kyiv": the state, not the city (only for capitals)."""
-    if not any(pid == "UA80" for pid, _ in hit.entries):
+    """ "Kyiv says", "Moscow and Kyiv": the state, not the city (only for capitals)."""
+    if not any(pid == "UA80" and kind in "Nnp" for pid, kind in hit.entries):
         return False
     after = low[hit.end : hit.end + 40]
     before = low[max(0, hit.start - 30) : hit.start]
@@ -223,7 +306,9 @@ def _is_metonymy(low: str, hit: _Hit) -> bool:
 
 
 def _is_dateline(text: str, hit: _Hit) -> bool:
-    """An upper-case place at the start of a line followed by a date or agency is a dateline."""
+    """ "СИМФЕРОПОЛЬ, 18 янв –", "Київ. 28 вересня. УНІАН.": where the reporter files from."""
+    if _DATED.match(text, hit.end) and _sentence_initial(text, hit.start):
+        return True
     surface = text[hit.start : hit.end]
     if not surface.isupper() or len(surface) < 4:
         return False
@@ -231,12 +316,21 @@ def _is_dateline(text: str, hit: _Hit) -> bool:
     return line_start and bool(_DATELINE_AFTER.match(text, hit.end))
 
 
-def _adjective_place(gazetteer: Gazetteer, low: str, hit: _Hit) -> str | None:
-    """Resolve an oblast/raion/hromada adjective by the noun that follows it."""
+def _adjective_place(
+    gazetteer: Gazetteer, low: str, hit: _Hit, *, explicit_only: bool = False
+) -> str | None:
+    """Resolve an oblast/raion/hromada adjective by the noun that follows it.
+
+    With `explicit_only`, only when that noun is there (else None).
+    """
     adjectives = [(pid, kind) for pid, kind in hit.entries if kind in "ARH"]
     if not adjectives:
         return None
     noun = _following_noun(low, hit.end)
+    if explicit_only and noun is None:
+        return None
+    if noun is None and _OBLAST_BEFORE.search(low, max(0, hit.start - 80), hit.start):
+        noun = "oblast"  # "у ряді областей, включно з Київською"
     if noun == "oblast":
         ids = [pid for pid, kind in adjectives if kind == "A"]
         ids = ["UA32" if pid == "UA80" else pid for pid in ids]
@@ -244,6 +338,8 @@ def _adjective_place(gazetteer: Gazetteer, low: str, hit: _Hit) -> str | None:
         ids = [gazetteer.centre_of.get(pid, pid) for pid, kind in adjectives if kind == "A"]
     elif noun == "raion":
         ids = [pid for pid, kind in adjectives if kind == "R"]
+        if _is_city_district(gazetteer, low, hit.end):
+            return None  # "Покровський район Кривого Рогу" is a district of the city
     elif noun == "hromada":
         ids = [pid for pid, kind in adjectives if kind == "H"]
     else:
@@ -254,8 +350,20 @@ def _adjective_place(gazetteer: Gazetteer, low: str, hit: _Hit) -> str | None:
     return ids[0] if len(ids) == 1 else None
 
 
+def _is_city_district(gazetteer: Gazetteer, low: str, end: int) -> bool:
+    """True when the "район" after `end` is followed by a city name in the genitive."""
+    match = _CITY_DISTRICT.match(low, end)
+    if not match:
+        return False
+    words = match.group(1)
+    for candidate in (words, words.split()[0]):
+        if any(kind in "Nnp" for _, kind in gazetteer.patterns.get(candidate, ())):
+            return True
+    return False
+
+
 def _following_noun(low: str, end: int) -> str | None:
-    """"oblast", "raion", "hromada", "city" or None: what the adjective ending at `end` is."""
+    """ "oblast", "raion", "hromada", "city" or None: what the adjective ending at `end` is."""
     for count, match in enumerate(_TOKEN.finditer(low, end, min(len(low), end + 120))):
         token = match.group()
         if token in "()":

@@ -9,8 +9,8 @@ import contextlib
 import functools
 import multiprocessing
 import os
-from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -112,7 +112,7 @@ async def poll_source(
         now=now,
         executor=executor,
         resolver=resolver,
-        gate=contextlib.nullcontext(),
+        slot=None,
     )
 
 
@@ -131,9 +131,13 @@ async def poll_many(
     """Poll every source concurrently; outcomes come back in the order of `states`.
 
     At most `per_host` requests run against one host and `global_limit` in all. The caps
-    cover the network part only: parsing happens after the slot is released.
+    cover each network attempt only: neither the waits between retries nor the parsing
+    hold a slot. Without an `executor`, parsing runs on one dedicated thread: the loop's
+    default pool also serves DNS lookups, which must not queue behind a pile of parses.
     """
     caps = _Caps(per_host=per_host, global_limit=global_limit)
+    own_pool = None if executor is not None else ThreadPoolExecutor(1, "feed-parse")
+    parse_pool = executor or own_pool
 
     async def one(state: SourceState) -> PollOutcome:
         try:
@@ -143,15 +147,19 @@ async def poll_many(
                 limits=limits,
                 policy=policy,
                 now=now,
-                executor=executor,
+                executor=parse_pool,
                 resolver=resolver,
-                gate=caps.slot(state.source.url),
+                slot=functools.partial(caps.slot, state.source.url),
             )
         except Exception as exc:  # a bug in one feed's poll must not cancel the others
             error = FeedError(state.source.url, f"unexpected {type(exc).__name__}: {exc}")
             return _failed(state, error, policy=policy, now=now or datetime.now(UTC))
 
-    return list(await asyncio.gather(*(one(state) for state in states)))
+    try:
+        return list(await asyncio.gather(*(one(state) for state in states)))
+    finally:
+        if own_pool is not None:
+            own_pool.shutdown(wait=False, cancel_futures=True)
 
 
 class _Caps:
@@ -185,15 +193,19 @@ async def _poll(
     now: datetime | None,
     executor: Executor | None,
     resolver: Resolver | None,
-    gate: AbstractAsyncContextManager[object],
+    slot: Callable[[], AbstractAsyncContextManager[object]] | None,
 ) -> PollOutcome:
     started = now or datetime.now(UTC)
     source = state.source
     try:
-        async with gate:
-            result = await fetch(
-                client, source.url, validators=state.validators, limits=limits, resolver=resolver
-            )
+        result = await fetch(
+            client,
+            source.url,
+            validators=state.validators,
+            limits=limits,
+            resolver=resolver,
+            slot=slot,
+        )
     except FeedError as fetch_error:
         return _failed(state, fetch_error, policy=policy, now=started)
 

@@ -23,11 +23,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 
 from feeds.models import Category, Item, Signals
 from rules.models import Story
 from rules.similarity import (
     TermStats,
+    fuzzy_term_score,
+    is_roundup,
     near_copy_score,
     normalise_title,
     term_similarity,
@@ -44,11 +47,31 @@ from rules.story_facts import (
 )
 
 DEFAULT_WINDOW = timedelta(hours=36)
-DEFAULT_THRESHOLD = 0.3
+DEFAULT_THRESHOLD = 0.12
 PLACE_BONUS = 0.15
 FACTS_BONUS = 0.5
 # Headlines compared per story: the latest ones say most about where the story is now.
 TITLES_COMPARED = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Matching:
+    """How titles are compared (the defaults are the measured best; the rest is for ablation).
+
+    `stem` / `domain_stopwords` shape the title terms (see `rules.similarity.title_terms`);
+    `link` is how a title scores against a story: "single" takes its best match among the
+    story's recent titles, "average" the mean over them; `fuzzy` adds rapidfuzz's
+    token-set ratio of the term lists as a second signal; `roundups` keeps live-blog and
+    briefing headlines out of term matching (they join only as near copies or on facts);
+    `min_shared` is how many terms two titles must share to score at all.
+    """
+
+    stem: bool = True
+    domain_stopwords: bool = False
+    link: Literal["single", "average"] = "average"
+    fuzzy: bool = False
+    roundups: bool = True
+    min_shared: int = 2
 
 
 class UpdateKind(StrEnum):
@@ -77,8 +100,12 @@ class StoryUpdate:
 @dataclass(slots=True)
 class _Open:
     story: Story
+    # Order of opening: breaks score ties the same way on every run (ids are random).
+    seq: int = 0
     terms: list[frozenset[str]] = field(default_factory=list)
     normalised: list[str] = field(default_factory=list)
+    # Parallel to `terms`: whether that title is a round-up (never matched on its terms).
+    roundup: list[bool] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
     item_keys: set[tuple[str, str]] = field(default_factory=set)
 
@@ -87,7 +114,9 @@ class StoryGrouper:
     """Groups items into stories as they arrive (see the module docstring for the rule).
 
     `threshold` trades precision for recall: higher keeps more stories apart. `max_posting`
-    bounds how many stories one common title term may bring in as candidates.
+    bounds how many stories one common title term may bring in as candidates. `max_span`
+    bounds how long after its first item a story takes new ones (None: as long as items keep
+    coming within `window`), so a run of daily reports does not chain into one endless story.
     """
 
     def __init__(
@@ -96,18 +125,23 @@ class StoryGrouper:
         window: timedelta = DEFAULT_WINDOW,
         threshold: float = DEFAULT_THRESHOLD,
         max_posting: int = 64,
+        max_span: timedelta | None = DEFAULT_WINDOW,
+        matching: Matching = Matching(),
     ) -> None:
         if window <= timedelta(0):
             raise ValueError("window must be positive")
         self.window = window
         self.threshold = threshold
         self.max_posting = max_posting
+        self.max_span = max_span
+        self.matching = matching
         self._open: dict[str, _Open] = {}
         self._index: dict[str, set[str]] = {}
         self._expiry: list[tuple[datetime, str]] = []
         self._item_story: dict[tuple[str, str], str] = {}
         self._stats = TermStats()
         self._watermark: datetime | None = None
+        self._opened = 0
 
     # --- public -------------------------------------------------------------------------
 
@@ -119,15 +153,14 @@ class StoryGrouper:
             return StoryUpdate(story=self._open[known].story, kind=UpdateKind.DUPLICATE)
 
         self._advance(item.published)
-        terms = title_terms(item.title, item.source_name or None)
+        terms = self._terms(item.title, item.source_name or None)
         normalised = normalise_title(item.title, item.source_name or None)
         best, best_score = self._best_candidate(item, signals, terms, normalised)
         self._stats.add(terms)
 
         if best is None:
             story = new_story(self._new_id(item), item, signals)
-            entry = _Open(story=story)
-            self._open[story.id] = entry
+            entry = self._open_entry(story)
             self._remember(entry, item_key, terms, normalised, signals)
             return StoryUpdate(story=story, kind=UpdateKind.NEW)
 
@@ -145,10 +178,9 @@ class StoryGrouper:
     def seed(self, stories: Iterable[Story]) -> None:
         """Reopen stories kept from an earlier run (e.g. read back with `story_from_dict`)."""
         for story in stories:
-            entry = _Open(story=story)
-            self._open[story.id] = entry
+            entry = self._open_entry(story)
             for title in story.titles or (story.title,):
-                terms = title_terms(title)
+                terms = self._terms(title)
                 self._stats.add(terms)
                 self._add_title(entry, terms, normalise_title(title))
             self._index_places(entry, story.place_ids)
@@ -187,7 +219,11 @@ class StoryGrouper:
             score = self._score(entry, item, signals, terms, normalised)
             if score is None:
                 continue
-            newer = best is not None and entry.story.last_published > best.story.last_published
+            # Ties go to the story told most recently, then to the one opened last.
+            newer = best is not None and (entry.story.last_published, entry.seq) > (
+                best.story.last_published,
+                best.seq,
+            )
             if score > best_score or (score == best_score and newer):
                 best, best_score = entry, score
         if best is None or best_score < self.threshold:
@@ -218,6 +254,8 @@ class StoryGrouper:
             return None
         if item.published > story.last_published + self.window:
             return None
+        if self.max_span is not None and item.published > story.first_published + self.max_span:
+            return None
         if places_conflict(story.place_ids, signals.place_ids):
             return None
         restores = Category.RESTORATION in signals.categories
@@ -229,8 +267,7 @@ class StoryGrouper:
         ):
             return None
 
-        recent = entry.terms[-TITLES_COMPARED:]
-        title_score = max((term_similarity(terms, t, self._stats) for t in recent), default=0.0)
+        title_score = self._title_score(entry, terms, normalised)
         if title_score < self.threshold:
             for other in entry.normalised[-TITLES_COMPARED:]:
                 title_score = max(title_score, near_copy_score(normalised, other))
@@ -244,6 +281,41 @@ class StoryGrouper:
             if shared or (restores and story.categories & RESOLVABLE):
                 score += FACTS_BONUS
         return score
+
+    def _terms(self, title: str, source_name: str | None = None) -> frozenset[str]:
+        return title_terms(
+            title,
+            source_name,
+            stem=self.matching.stem,
+            domain_stopwords=self.matching.domain_stopwords,
+        )
+
+    def _title_score(self, entry: _Open, terms: frozenset[str], normalised: str) -> float:
+        """How well the item's terms match the story's recent titles (before near copies)."""
+        matching = self.matching
+        if matching.roundups and is_roundup(normalised):
+            return 0.0
+        recent = [
+            t
+            for t, roundup in zip(
+                entry.terms[-TITLES_COMPARED:], entry.roundup[-TITLES_COMPARED:], strict=True
+            )
+            if not (matching.roundups and roundup)
+        ]
+        if not recent:
+            return 0.0
+        # One shared word ("Kyiv", "drone") names a topic, not an event: it scores nothing.
+        scores = [
+            term_similarity(terms, t, self._stats) if len(terms & t) >= matching.min_shared else 0.0
+            for t in recent
+        ]
+        if matching.fuzzy:
+            scores = [
+                max(s, fuzzy_term_score(terms, t)) for s, t in zip(scores, recent, strict=True)
+            ]
+        if matching.link == "average":
+            return sum(scores) / len(scores)
+        return max(scores)
 
     # --- bookkeeping --------------------------------------------------------------------
 
@@ -266,8 +338,18 @@ class StoryGrouper:
             return
         entry.terms.append(terms)
         entry.normalised.append(normalised)
+        roundup = is_roundup(normalised)
+        entry.roundup.append(roundup)
+        if roundup and self.matching.roundups:
+            return
         for term in terms:
             self._index_key(entry, "t:" + term)
+
+    def _open_entry(self, story: Story) -> _Open:
+        self._opened += 1
+        entry = _Open(story=story, seq=self._opened)
+        self._open[story.id] = entry
+        return entry
 
     def _index_places(self, entry: _Open, place_ids: Iterable[str]) -> None:
         for oblast in {oblast_of(p) for p in specific_places(place_ids)}:

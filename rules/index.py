@@ -6,7 +6,9 @@ Each rule is filed under one selective key, and a story looks up only the keys i
 - otherwise under every (category or "any", place or "anywhere") pair of the rule; a story looks
   up its categories (and "any") times the areas containing its places (and "anywhere");
 - otherwise under each outlet they ask for; the rest (thresholds only) are always candidates.
-The candidates are then checked with `Rule.matches`, so the result equals the plain loop.
+The candidates are then checked with `Rule.matches`, so the result equals the plain loop, except
+rules that ask only for categories and places: a (category, place) bucket the story looks up
+already proves those two, so such rules join the result without a check ("pure" buckets).
 """
 
 from __future__ import annotations
@@ -79,32 +81,44 @@ class RuleIndex:
 
     def candidates(self, story: Story) -> set[int]:
         """Ids of the rules that might match `story` (a superset of `match`)."""
+        to_check, pure = self._collect(story)
+        return to_check | pure
+
+    def match(self, story: Story) -> set[int]:
+        """Ids of the rules that `story` satisfies."""
+        to_check, matched = self._collect(story)
+        rules = self._rules
+        matched.update(rule_id for rule_id in to_check if rules[rule_id].matches(story))
+        return matched
+
+    def _collect(self, story: Story) -> tuple[set[int], set[int]]:
+        """(rules to check with `Rule.matches`, rules that match by their bucket alone)."""
         buckets = self._buckets
-        found: set[int] = set()
+        to_check: set[int] = set()
+        pure: set[int] = set()
         areas = self._areas(story)
         for category in (*story.categories, _ANY):
             for area in areas:
-                bucket = buckets.get(("cp", (category, area)))
+                key = (category, area)
+                bucket = buckets.get(("cp", key))
                 if bucket:
-                    found |= bucket
+                    to_check |= bucket
+                bucket = buckets.get(("pure", key))
+                if bucket:
+                    pure |= bucket
         _, story_words = text_words(story_text(story))
         for word in story_words:
             bucket = buckets.get(("kw", word))
             if bucket:
-                found |= bucket
+                to_check |= bucket
         for source in story.sources:
             bucket = buckets.get(("src", fold(source)))
             if bucket:
-                found |= bucket
+                to_check |= bucket
         always = buckets.get(("all", None))
         if always:
-            found |= always
-        return found
-
-    def match(self, story: Story) -> set[int]:
-        """Ids of the rules that `story` satisfies."""
-        rules = self._rules
-        return {rule_id for rule_id in self.candidates(story) if rules[rule_id].matches(story)}
+            to_check |= always
+        return to_check, pure
 
     def _areas(self, story: Story) -> list[str | None]:
         areas: set[str | None] = {_ANY}
@@ -127,7 +141,12 @@ def _keys(rule: Rule) -> list[_Key]:
     if rule.categories or rule.places:
         categories: tuple[Category | None, ...] = tuple(rule.categories) or (_ANY,)
         places: tuple[str | None, ...] = tuple(rule.places) or (_ANY,)
-        return [("cp", (c, p)) for c in categories for p in places]
+        # Categories and places are proven by the bucket; anything else needs a check.
+        only_where = rule == Rule(
+            categories=rule.categories, places=rule.places, delivery=rule.delivery
+        )
+        kind = "pure" if only_where else "cp"
+        return [(kind, (c, p)) for c in categories for p in places]
     if rule.sources:
         return [("src", name) for name in {fold(s) for s in rule.sources}]
     return [("all", None)]

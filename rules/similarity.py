@@ -1,8 +1,11 @@
 """How alike two headlines are: normalisation, content terms and a weighted overlap score.
 
-Language-neutral on purpose: terms are cut to a short prefix (a crude stem that also works for
-inflected Ukrainian and Russian), and weights come from how common a term is among the
-headlines seen so far (`TermStats`), so "Ukraine" or "attack" weigh little and "Oreshnik" a lot.
+Terms are words minus stop words, English ones stripped of inflection ("strikes", "striking"
+-> "strik"), spelling and transliteration variants folded ("Kiev" -> "kyiv", "Zelenskiy" ->
+"zelensky"), then cut to a short prefix (a crude stem that also works for inflected Ukrainian
+and Russian). Weights come from how common a term is among the headlines seen so far
+(`TermStats`), so "attack" weighs little and "Oreshnik" a lot; words every headline of this
+beat carries ("Ukraine", "Russia", "war") are not terms at all (`DOMAIN_STOPWORDS`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,49 @@ _STOPWORD_TEXT = """
     еще его ее их около более почти
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+# Words of nearly every headline on the war and its energy front, and the labels of live blogs
+# and briefings: sharing them says nothing of sharing an event.
+_DOMAIN_STOPWORD_TEXT = """
+    ukraine ukraines ukrainian ukrainians russia russias russian russians war wars news live
+    blog briefing updates latest report reports reported official officials
+    україна україни україні україну український українські росія росії рф війна війни новини
+    украина украины украине россия россии война войны новости
+"""
+DOMAIN_STOPWORDS = frozenset(_DOMAIN_STOPWORD_TEXT.split())
+
+# Transliteration and spelling variants of the same name or word, folded to one form.
+VARIANTS = {
+    "kiev": "kyiv",
+    "kyivs": "kyiv",
+    "zelenskyy": "zelensky",
+    "zelenskiy": "zelensky",
+    "zelenskyi": "zelensky",
+    "zelenski": "zelensky",
+    "odessa": "odesa",
+    "kharkov": "kharkiv",
+    "kharkhiv": "kharkiv",
+    "dnepr": "dnipro",
+    "dnipropetrovsk": "dnipro",
+    "zaporozhye": "zaporizhzhia",
+    "zaporizhia": "zaporizhzhia",
+    "zaporizhzhya": "zaporizhzhia",
+    "lvov": "lviv",
+    "nikolaev": "mykolaiv",
+    "mykolayiv": "mykolaiv",
+    "chernigov": "chernihiv",
+    "defence": "defense",
+    "offence": "offense",
+    "programme": "program",
+}
+
+# Headlines of daily round-ups ("List of key events, day 1,431", "Campaign Assessment,
+# January 24"): they cover many events at once, so their words must not pull separate events
+# into one story. Live blogs with an event in the headline ("Ukraine war briefing: Kyiv
+# struggles to ...") are not round-ups: their labels are domain stop words instead.
+_ROUNDUP = re.compile(
+    r"\b(key events|day \d+|as it happened|what we know|round ?up|digest|campaign assessment)\b"
+)
 
 # " - Reuters", " | DW", " – Militarnyi": a short tail after a dash or bar names the publisher.
 _SUFFIX = re.compile(r"\s+[-–—|]\s+([^-–—|]{1,40})$")
@@ -72,15 +118,62 @@ def normalise_title(title: str, source_name: str | None = None) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def title_terms(title: str, source_name: str | None = None) -> frozenset[str]:
-    """The content terms of a headline: normalised words minus stopwords, cut to a stem."""
+def is_roundup(normalised: str) -> bool:
+    """True for a live blog, briefing or daily round-up headline (of a normalised title)."""
+    return _ROUNDUP.search(normalised) is not None
+
+
+def english_stem(word: str) -> str:
+    """`word` without its English inflection: "strikes", "striking", "struck" stay apart, but
+    "strikes"/"striking" -> "strik", "killed"/"kills" -> "kill", "cities" -> "city".
+
+    A light suffix stripper (plural, -ed, -ing, final -e), not Porter: enough to make two
+    wordings of one headline share terms. Words outside a-z are returned unchanged.
+    """
+    if len(word) <= 3 or not (word.isascii() and word.isalpha()):
+        return word
+    w = word
+    if w.endswith("ies") and len(w) > 4:
+        w = w[:-3] + "y"
+    elif w.endswith(("sses", "xes", "ches", "shes")):
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    for suffix in ("ing", "ed"):
+        stem = w[: -len(suffix)]
+        if w.endswith(suffix) and len(stem) >= 3 and any(ch in "aeiouy" for ch in stem):
+            # "cutting" -> "cut", "stopped" -> "stop", but "killed" -> "kill".
+            if stem[-1] == stem[-2] and stem[-1] not in "lsz":
+                stem = stem[:-1]
+            w = stem
+            break
+    if w.endswith("e") and len(w) > 3:
+        w = w[:-1]
+    return w
+
+
+def title_terms(
+    title: str,
+    source_name: str | None = None,
+    *,
+    stem: bool = True,
+    domain_stopwords: bool = True,
+) -> frozenset[str]:
+    """The content terms of a headline: normalised words minus stop words (and, unless turned
+    off, domain stop words), variants folded, English inflection stripped, cut to a stem."""
     terms = set()
     for word in normalise_title(title, source_name).split():
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
+        if domain_stopwords and word in DOMAIN_STOPWORDS:
+            continue
         # Words with digits ("geran5", "1330") are names or numbers: cutting them loses them.
-        has_digit = any(ch.isdigit() for ch in word)
-        terms.add(word if has_digit else word[:STEM_LENGTH])
+        if any(ch.isdigit() for ch in word):
+            terms.add(word)
+            continue
+        if stem:
+            word = english_stem(VARIANTS.get(word, word))
+        terms.add(word[:STEM_LENGTH])
     return frozenset(terms)
 
 
@@ -149,3 +242,11 @@ def near_copy_score(norm_a: str, norm_b: str) -> float:
 
 def _numbered(normalised: str) -> frozenset[str]:
     return frozenset(w for w in normalised.split() if any(ch.isdigit() for ch in w))
+
+
+def fuzzy_term_score(a: frozenset[str], b: frozenset[str]) -> float:
+    """rapidfuzz's token-set ratio of two term sets, in [0, 1], discounted when they share
+    fewer than two terms (one shared word is a topic, not an event)."""
+    if len(a & b) < 2:
+        return 0.0
+    return fuzz.token_set_ratio(" ".join(sorted(a)), " ".join(sorted(b))) / 100.0 - 0.5

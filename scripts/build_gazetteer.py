@@ -33,6 +33,9 @@ import pymorphy3
 #   H  hromada adjective: only with "громада" following
 #   F  fixed phrase or demonym that needs nothing ("кияни", "Ukrainian capital")
 #   U  the country named as a noun ("Україна", "Ukraine"); u: as an adjective ("Ukrainian")
+#   p  a person's name too ("Володимир"): only right after a preposition
+#   c  an adjective-like case form ("Покровському"): only right after a preposition
+#   L  for lookup of typed names only, never matched in running text
 #   S  stop phrase: a longer match that hides the place inside it ("Kyiv Independent")
 # A lower-case kind ("n") marks a name that is also a common word: capital letter AND not
 # sentence-initial (unless it is an oblast centre).
@@ -219,6 +222,8 @@ DEMONYMS: dict[str, list[str]] = {
     "UA74": ["чернігівці", "черниговцы"],
 }  # fmt: skip
 STOP = [
+    "druzhba pipeline", "druzhba oil pipeline", "нафтопровід «дружба»", "нафтопроводу «дружба»",
+    "нефтепровод «дружба»", "нефтепровода «дружба»", "нафтопровід дружба",
     "kyiv independent", "kyiv post", "kyiv school of economics", "kyiv-mohyla", "kyiv mohyla",
     "kyiv international institute", "kiev international institute", "dynamo kyiv",
     "dynamo kiev", "динамо київ", "динамо киев", "shakhtar donetsk", "шахтар донецьк",
@@ -236,6 +241,19 @@ COUNTRY_NOUNS = {"uk": ["Україна"], "ru": ["Украина"], "en": ["Ukr
 COUNTRY_ADJECTIVES = {"uk": ["український"], "ru": ["украинский"]}
 COUNTRY_PEOPLE = ["українці", "українець", "українка", "украинцы", "украинец", "украинка",
                   "ukrainian", "ukrainians"]  # fmt: skip
+
+# Institutions and people that only Ukrainian domestic news names: the text is about Ukraine.
+DOMESTIC = [
+    "Зеленський", "Зеленский", "Zelensky", "Zelenskyy", "Zelenskiy", "Верховна Рада",
+    "Верховная Рада", "Verkhovna Rada", "Кабмін", "Кабмин", "Кабінет міністрів",
+    "Укренерго", "Укрэнерго", "Ukrenergo", "Нафтогаз", "Naftogaz", "ДТЕК", "ДТЭК", "DTEK",
+    "Укргідрометцентр", "Укргидрометцентр", "ЗСУ", "ВСУ", "гривня", "гривна", "hryvnia",
+    "НБУ", "НАБУ", "NABU", "Міненерго", "Минэнерго", "Офіс президента", "Офис президента",
+    "Кличко", "Klitschko", "Шмигаль", "Шмыгаль", "Shmyhal", "Свириденко", "Svyrydenko",
+    "Залужний", "Залужный", "Zaluzhnyi", "Укрзалізниця", "Укрзализныця", "Ukrzaliznytsia",
+    "НКРЕКП", "НКРЭКУ", "Енергоатом", "Энергоатом", "Energoatom", "Слуга народу",
+    "Слуга народа", "МОЗ", "Укргазвидобування", "Укртрансгаз", "Ukrtransgaz",
+]  # fmt: skip
 
 UK_CASES = ("nomn", "gent", "datv", "accs", "ablt", "loct", "voct")
 RU_CASES = ("nomn", "gent", "datv", "accs", "ablt", "loct", "loc2", "gen2")
@@ -281,7 +299,7 @@ class Inflector:
         wanted = "ADJF" if adjective else "NOUN"
         for p in morph.parse(low):
             tag = p.tag
-            if tag.POS != wanted or tag.case != "nomn" or p.word != low:
+            if wanted != tag.POS or tag.case != "nomn" or p.word != low:
                 continue
             for lex in p.lexeme:
                 lt = lex.tag
@@ -317,16 +335,22 @@ class Inflector:
             if not last and len(adj) > 2:
                 gender = self._gender(w, lang)
                 per_word.append(
-                    {k.rsplit("/", 1)[0]: v for k, v in adj.items()
-                     if k.endswith("/" + str(gender)) or "/plur" in k}
+                    {
+                        k.rsplit("/", 1)[0]: v
+                        for k, v in adj.items()
+                        if k.endswith("/" + str(gender)) or "/plur" in k
+                    }
                 )
             elif len(noun) > 2:
                 per_word.append(noun)
             elif len(adj) > 2:
                 gender = self._gender(w, lang)
                 per_word.append(
-                    {k.rsplit("/", 1)[0]: v for k, v in adj.items()
-                     if k.endswith("/" + str(gender)) or "/plur" in k}
+                    {
+                        k.rsplit("/", 1)[0]: v
+                        for k, v in adj.items()
+                        if k.endswith("/" + str(gender)) or "/plur" in k
+                    }
                 )
             else:
                 per_word.append({"*": {w.lower()}})
@@ -371,12 +395,10 @@ class Inflector:
     def is_common_word(self, form: str, lemmas: set[str], lang: str) -> bool:
         """True when `form` is also a dictionary form of a word that is not the place name."""
         for p in self._analyzer(lang).parse(form):
-            if not p.is_known:
+            if not p.is_known or "Geox" in p.tag:
                 continue
-            if "Geox" in p.tag:
-                continue
-            if p.normal_form in lemmas:
-                continue
+            if p.normal_form in lemmas and p.tag.POS == "NOUN" and "anim" not in p.tag:
+                continue  # the place name itself
             return True
         return False
 
@@ -433,10 +455,20 @@ class Builder:
             self.patterns[s].add((place_id, kind))
 
     def is_person_name(self, name: str) -> bool:
-        """"Володимир", "Ніна": a first name or surname as well as a place."""
+        """ "Володимир", "Ніна": a first name or surname as well as a place."""
         return any(
-            p.tag.case == "nomn" and ("Name" in p.tag or "Surn" in p.tag or "Patr" in p.tag)
+            p.tag.case == "nomn"
+            and ("Name" in p.tag or "Surn" in p.tag or "Patr" in p.tag or "anim" in p.tag)
             for p in self.inf.uk.parse(norm(name).lower())
+        )
+
+    def is_adjectival(self, name: str, lang: str) -> bool:
+        """"Покровське", "Золоте": a name declined like an adjective."""
+        last = re.split(r"[\s-]", norm(name).lower())[-1]
+        analyzer = self.inf.uk if lang == "uk" else self.inf.ru
+        return any(
+            p.tag.POS == "ADJF" and p.tag.case == "nomn" and p.word == last
+            for p in analyzer.parse(last)
         )
 
     def add_name(self, name: str, place_id: str, lang: str, *, common_check: bool = True) -> None:
@@ -444,9 +476,15 @@ class Builder:
             self.add(name, place_id, "N")
             return
         if common_check and " " not in name and self.is_person_name(name):
-            # Only ever as a whole name not followed by a capitalised word (a surname).
+            # "Володимир", "Шевченка": only right after a preposition ("у Володимирі").
             for form in self.inf.name_forms(name, lang):
                 self.add(form, place_id, "p")
+            return
+        if common_check and self.is_adjectival(name, lang):
+            # "на Покровському напрямку" is an adjective; "у Покровському" may be the town.
+            nominative = norm(name).lower()
+            for form in self.inf.name_forms(name, lang):
+                self.add(form, place_id, "N" if form == nominative else "c")
             return
         forms = self.inf.name_forms(name, lang)
         lemmas = {norm(name).lower()}
@@ -501,7 +539,7 @@ class Builder:
             en_name = "Crimea" if oid == "UA01" else f"{info['en'][0]} oblast"
             self.places[oid] = {"level": "oblast", "oblast": oid, "en": en_name,
                                 "uk": uk_name, "ru": ru_name}  # fmt: skip
-            for full, lang in ((uk_name, "uk"), (ru_name, "ru"), (en_name, "en")):
+            for full in (uk_name, ru_name, en_name):
                 self.add(full, oid, "O")
             if oid != "UA01":
                 for form in self.inf.adjective_forms(u["uk"], "uk"):
@@ -510,9 +548,19 @@ class Builder:
                     for form in self.inf.adjective_forms(adj, "ru"):
                         self.add(form, oid, "A")
                 for en in info["en"]:
-                    for noun in ("oblast", "region", "province", "regional", "oblast's",
-                                 "region's", "province's", "oblast administration", "oblasts",
-                                 "regions", "provinces"):
+                    for noun in (
+                        "oblast",
+                        "region",
+                        "province",
+                        "regional",
+                        "oblast's",
+                        "region's",
+                        "province's",
+                        "oblast administration",
+                        "oblasts",
+                        "regions",
+                        "provinces",
+                    ):
                         self.add(f"{en} {noun}", oid, "O")
             else:
                 for form in self.inf.adjective_forms("Кримська", "uk"):
@@ -558,15 +606,14 @@ class Builder:
     def _settlements(self) -> None:
         radatlas = self._settlement_ru()
         centre_names = {
-            "Вінниця", "Луцьк", "Дніпро", "Донецьк", "Житомир", "Ужгород", "Запоріжжя",
-            "Івано-Франківськ", "Кропивницький", "Луганськ", "Львів", "Миколаїв", "Одеса",
-            "Полтава", "Рівне", "Суми", "Тернопіль", "Харків", "Херсон", "Хмельницький",
-            "Черкаси", "Чернівці", "Чернігів", "Сімферополь",
+            ("UA05", "Вінниця"), ("UA07", "Луцьк"), ("UA12", "Дніпро"), ("UA14", "Донецьк"),
+            ("UA18", "Житомир"), ("UA21", "Ужгород"), ("UA23", "Запоріжжя"),
+            ("UA26", "Івано-Франківськ"), ("UA35", "Кропивницький"), ("UA44", "Луганськ"),
+            ("UA46", "Львів"), ("UA48", "Миколаїв"), ("UA51", "Одеса"), ("UA53", "Полтава"),
+            ("UA56", "Рівне"), ("UA59", "Суми"), ("UA61", "Тернопіль"), ("UA63", "Харків"),
+            ("UA65", "Херсон"), ("UA68", "Хмельницький"), ("UA71", "Черкаси"),
+            ("UA73", "Чернівці"), ("UA74", "Чернігів"), ("UA01", "Сімферополь"),
         }  # fmt: skip
-        en_count: dict[str, int] = defaultdict(int)
-        for u in self.units:
-            if u["cat"] in ("M", "X"):
-                en_count[translit_uk(u["uk"])] += 1
         for u in self.units:
             if u["cat"] not in ("M", "X"):
                 continue
@@ -578,13 +625,15 @@ class Builder:
             if ru is None and variants.get("ru"):
                 ru = variants["ru"][0]
             self.places[pid] = {"level": level, "oblast": oblast, "en": en, "uk": uk, "ru": ru}
-            if u["cat"] == "M" and uk in centre_names:
+            if u["cat"] == "M" and (oblast, uk) in centre_names:
                 self.centres.add(pid)
             self.add_name(uk, pid, "uk")
             if ru:
                 self.add_name(ru, pid, "ru")
             if u["cat"] == "M" or len(en) >= 6:
                 self.add(en, pid, "p" if self.is_person_name(uk) else "N")
+            else:
+                self.add(en, pid, "L")  # too short to trust in running text
             ra = radatlas.get(pid)
             if ra and ra[0] != uk:  # a pre-2016 name kept by radatlas
                 self.add_name(ra[0], pid, "uk")
@@ -624,17 +673,27 @@ class Builder:
                     self.add(form, pid, "F")
         for lang, words in COUNTRY_NOUNS.items():
             for w in words:
-                for form in (self.inf.name_forms(w, lang) if lang != "en" else {w}):
+                for form in self.inf.name_forms(w, lang) if lang != "en" else {w}:
                     self.add(form, "UA", "U")
         for lang, words in COUNTRY_ADJECTIVES.items():
             for w in words:
                 for form in self.inf.adjective_forms(w, lang):
                     self.add(form, "UA", "u")
         for w in COUNTRY_PEOPLE:
-            lang = "en" if w.isascii() else ("ru" if "ы" in w or w.endswith("ец") and "ї" not in w
-                                             else "uk")
+            lang = (
+                "en"
+                if w.isascii()
+                else ("ru" if "ы" in w or (w.endswith("ец") and "ї" not in w) else "uk")
+            )
             for form in (self.inf.name_forms(w, lang) if lang != "en" else {w}) | {w}:
                 self.add(form, "UA", "u")
+        for word in DOMESTIC:
+            if " " in word or word.isascii() or word.isupper():
+                self.add(word, "UA", "u")
+                continue
+            for lang in ("uk", "ru"):
+                for form in self.inf.name_forms(word, lang):
+                    self.add(form, "UA", "u")
         for surface in STOP:
             self.add(surface, "", "S")
 
@@ -642,8 +701,12 @@ class Builder:
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", nargs="?", default="../shared/data/gazetteer")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent
-                                               / "feeds" / "data" / "gazetteer.json.gz"))
+    parser.add_argument(
+        "--out",
+        default=str(
+            Path(__file__).resolve().parent.parent / "feeds" / "data" / "gazetteer.json.gz"
+        ),
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     data = Builder(Path(args.source)).build()
     raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pytest_httpserver import HTTPServer
 from telegram import (
     BotCommand,
     BotCommandScopeAllGroupChats,
@@ -37,7 +38,6 @@ from telegram.ext import (
 
 from tests.fakes import FakeTelegramAPI, Fault, Rate, RateLimits, parse_html
 
-pytest_plugins = ["tests.fakes.fixtures"]
 
 
 class FakeClock:
@@ -231,6 +231,8 @@ async def test_text_length_limit_counts_plain_text(client: httpx.AsyncClient) ->
         assert description == "Bad Request: message text is empty"
     _, description, _ = await error(client, "sendMessage", chat_id=1, text="x", parse_mode="BBCode")
     assert "unsupported parse_mode" in description
+    _, description, _ = await error(client, "sendMessage", chat_id=1, text="x", entities=5)
+    assert description == "Bad Request: can't parse entities JSON object"
 
 
 async def test_reply_markup_and_reply_are_stored(
@@ -376,6 +378,8 @@ async def test_chat_action_get_chat_close_and_log_out(
 
 
 async def test_unknown_chats(fake_telegram: FakeTelegramAPI, client: httpx.AsyncClient) -> None:
+    _, description, _ = await error(client, "sendMessage", text="x")
+    assert description == "Bad Request: chat_id is empty"
     fake_telegram.forget_chat(11)
     _, description, _ = await error(client, "sendMessage", chat_id=11, text="x")
     assert description == "Bad Request: chat not found"
@@ -421,16 +425,45 @@ async def test_my_commands_per_scope_and_language(
 async def test_webhook_lifecycle(fake_telegram: FakeTelegramAPI, client: httpx.AsyncClient) -> None:
     info = await ok(client, "getWebhookInfo")
     assert (info["url"], info["pending_update_count"]) == ("", 0)
-    _, description, _ = await error(client, "setWebhook", url="http://insecure")
+    _, description, _ = await error(client, "setWebhook", url="http://insecure.example/hook")
     assert "HTTPS" in description
-    await ok(client, "setWebhook", url="https://bot.example/hook", secret_token="s3")
+    unreachable = "https://127.0.0.1:1/hook"  # nothing listens on port 1
+    await ok(client, "setWebhook", url=unreachable, secret_token="s3")
     fake_telegram.send_text(1, "hi")
     info = await ok(client, "getWebhookInfo")
-    assert (info["url"], info["pending_update_count"]) == ("https://bot.example/hook", 1)
+    for _ in range(50):  # the first delivery attempt fails within milliseconds
+        if "last_error_message" in info:
+            break
+        await asyncio.sleep(0.02)
+        info = await ok(client, "getWebhookInfo")
+    assert (info["url"], info["pending_update_count"]) == (unreachable, 1)
+    assert info["last_error_message"].startswith("Connection failed")
     status, description, _ = await error(client, "getUpdates")
     assert status == 409 and "webhook is active" in description
     await ok(client, "deleteWebhook", drop_pending_updates=True)
     assert await ok(client, "getUpdates") == []
+
+
+async def test_webhook_delivery_retries_until_accepted(
+    fake_telegram: FakeTelegramAPI, client: httpx.AsyncClient, httpserver: HTTPServer
+) -> None:
+    fake_telegram.webhook_retry_delay = 0.05
+    httpserver.expect_oneshot_request("/hook", method="POST").respond_with_data("", status=500)
+    httpserver.expect_request(
+        "/hook", method="POST", headers={"X-Telegram-Bot-Api-Secret-Token": "s3"}
+    ).respond_with_json({})
+    await ok(client, "setWebhook", url=httpserver.url_for("/hook"), secret_token="s3")
+    first = fake_telegram.send_text(1, "/start")
+    second = fake_telegram.send_text(1, "Київ")
+    await fake_telegram.wait_for(lambda: len(fake_telegram.webhook_deliveries) == 2)
+    assert fake_telegram.webhook_deliveries == [first, second]
+    posted = [json.loads(request.get_data()) for request, _ in httpserver.log]
+    assert posted == [first, first, second]  # the 500 made it retry the first update
+    info = await ok(client, "getWebhookInfo")
+    assert info["pending_update_count"] == 0
+    assert (
+        info["last_error_message"] == "Wrong response from the webhook: 500 Internal Server Error"
+    )
 
 
 # -- getUpdates -------------------------------------------------------------------------------
@@ -578,13 +611,14 @@ async def test_probability_faults_are_seeded() -> None:
 async def test_slow_fault_delays_then_answers(
     fake_telegram: FakeTelegramAPI, client: httpx.AsyncClient
 ) -> None:
-    fake_telegram.add_fault(Fault.slow(0.3), method="getMe", times=1)
+    rule = fake_telegram.add_fault(Fault.slow(0.4), method="getMe", times=1)
     started = time.monotonic()
     await ok(client, "getMe")
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.4
     started = time.monotonic()
     await ok(client, "getMe")
-    assert time.monotonic() - started < 0.25
+    assert time.monotonic() - started < 0.4  # the one-shot delay is spent
+    assert (rule.hits, rule.active) == (1, False)
 
 
 async def test_blocked_migrated_and_kicked_chats(
@@ -638,6 +672,7 @@ async def test_rate_limits_per_private_chat_group_and_globally() -> None:
         _, description, _ = await error(http, "sendMessage", chat_id=200, text="one too many")
         assert description == "Too Many Requests: retry after 1"
         assert api.peak_rate(1.0) == 5
+        assert [c.chat_id for c in api.errors(429)] == [1, -7, 200]
         assert api.peak_rate(1.0, chat_id=1) == 1
 
 
@@ -727,6 +762,7 @@ async def test_ptb_application_round_trip(fake_telegram: FakeTelegramAPI) -> Non
             assert messages[-1].text == "Київ −20"
 
             fake_telegram.kick(42)
+            await fake_telegram.wait_for_updates_consumed()
             await fake_telegram.wait_for(lambda: app.bot_data.get("blocked"))
             assert app.bot_data["blocked"] == [42]
         finally:
@@ -736,6 +772,7 @@ async def test_ptb_application_round_trip(fake_telegram: FakeTelegramAPI) -> Non
     assert fake_telegram.pending_updates == 0
 
 
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 async def test_ptb_maps_errors_to_its_exceptions(fake_telegram: FakeTelegramAPI) -> None:
     app = fake_telegram.application_builder().build()
     bot = app.bot
@@ -754,7 +791,7 @@ async def test_ptb_maps_errors_to_its_exceptions(fake_telegram: FakeTelegramAPI)
             await bot.send_message(-3, "x")
         assert migrated.value.new_chat_id == -1003
 
-        with pytest.raises(BadRequest, match="can't parse entities"):
+        with pytest.raises(BadRequest, match=r"(?i)can't parse entities"):
             await bot.send_message(1, "1 < 2", parse_mode="HTML")
 
         fake_telegram.add_fault(Fault.server_error(502, "Bad Gateway"), times=1)

@@ -21,6 +21,22 @@ FILE is JSONL; each line is a headline with `title`, `date` (YYYY-MM-DD), `feed_
 - precision_lenient counts a predicted pair as right also when its items share a group
   neighbour (two steps apart): each group lists at most five of Google's headlines, so a
   missing pair is weak evidence of two different stories. It is reported, never optimised.
+- recall_in_window is recall over the positive pairs whose items are at most the grouper's
+  window apart: a headline Google kept in a cluster for days (one item, dated its first day)
+  pairs with items a week later, which no windowed grouper may join. Reported beside recall,
+  never instead of it.
+
+Why repeated headlines are one item: the same (publisher, headline) in several groups is one
+article that Google showed on several days, not several reports; counting it once per day
+would add pairs between an article and itself, and pairs that only say "Google kept showing
+it". Two outlets printing the same wording stay two items (two reports of one event), and
+a pair of them counts as positive only when some group lists both.
+
+`--sample N` prints N predicted pairs that are not reference pairs (seeded, so repeatable)
+for a person to judge whether they really are one event; `--ablation` scores the grouper
+with each title-matching signal turned off in turn (`rules.grouping.Matching`, and the
+story span), ending with the settings before them ("previous": single link, no stemming,
+round-ups matched, one shared term enough, no span limit).
 """
 
 from __future__ import annotations
@@ -28,18 +44,20 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import random
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from dataclasses import replace as dc_replace
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from feeds.extract import extract
 from feeds.models import Item, Signals
-from rules.grouping import DEFAULT_THRESHOLD, StoryGrouper
+from rules.grouping import DEFAULT_THRESHOLD, DEFAULT_WINDOW, Matching, StoryGrouper
 from rules.similarity import normalise_title, strip_publisher
 
 # Outlets of the direct feeds in the corpus, by host; other hosts are named by their host.
@@ -48,7 +66,23 @@ _FEED_OUTLETS = {
     "feeds.bbci.co.uk": "BBC",
     "feeds.foxnews.com": "Fox News",
 }
-_SWEEP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+_SWEEP = (0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.4, 0.5)
+# Each row turns one signal of the default `Matching` off (or the alternative on).
+_ABLATION: tuple[tuple[str, Matching, timedelta | None], ...] = (
+    ("default", Matching(), DEFAULT_WINDOW),
+    ("single-link", Matching(link="single"), DEFAULT_WINDOW),
+    ("no stemming/folding", Matching(stem=False), DEFAULT_WINDOW),
+    ("+ domain stop words", Matching(domain_stopwords=True), DEFAULT_WINDOW),
+    ("round-ups matched", Matching(roundups=False), DEFAULT_WINDOW),
+    ("+ token-set ratio", Matching(fuzzy=True), DEFAULT_WINDOW),
+    ("one shared term enough", Matching(min_shared=1), DEFAULT_WINDOW),
+    ("no max span", Matching(), None),
+    (
+        "previous",
+        Matching(link="single", stem=False, roundups=False, min_shared=1),
+        None,
+    ),
+)
 
 
 class CorpusError(ValueError):
@@ -64,6 +98,7 @@ class Corpus:
 @dataclass(frozen=True, slots=True)
 class Scores:
     threshold: float
+    label: str
     items: int
     groups: int
     stories: int
@@ -74,6 +109,9 @@ class Scores:
     recall: float
     f1: float
     precision_lenient: float
+    recall_in_window: float
+    # Predicted pairs that are not reference pairs, as item numbers (for `--sample`).
+    unconfirmed: tuple[tuple[int, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,7 +119,9 @@ class Scores:
             "recall": round(self.recall, 4),
             "f1": round(self.f1, 4),
             "precision_lenient": round(self.precision_lenient, 4),
+            "recall_in_window": round(self.recall_in_window, 4),
             "threshold": self.threshold,
+            "matching": self.label,
             "items": self.items,
             "reference_groups": self.groups,
             "stories": self.stories,
@@ -103,6 +143,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sweep", action="store_true", help="score a range of thresholds, one row each"
     )
+    parser.add_argument(
+        "--ablation", action="store_true", help="score with each matching signal off in turn"
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print N random predicted pairs that are not reference pairs, to judge by eye",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of --sample (default 1)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,12 +165,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     signals = [extract(item) for item in corpus.items]
     thresholds = _SWEEP if args.sweep else (args.threshold,)
-    results = [evaluate(corpus, signals, threshold=t) for t in thresholds]
+    variants = _ABLATION if args.ablation else _ABLATION[:1]
+    results = [
+        evaluate(corpus, signals, threshold=t, matching=m, max_span=span, label=label)
+        for label, m, span in variants
+        for t in thresholds
+    ]
     if args.json:
         for scores in results:
             print(json.dumps(scores.to_json(), ensure_ascii=False))
     else:
         _print_table(results)
+    if args.sample > 0:
+        _print_sample(corpus, results[0], args.sample, seed=args.seed)
     return 0
 
 
@@ -203,25 +261,42 @@ def evaluate(
     signals: Sequence[Signals],
     *,
     threshold: float = DEFAULT_THRESHOLD,
+    matching: Matching | None = None,
+    max_span: timedelta | None = DEFAULT_WINDOW,
+    label: str = "default",
     grouper_factory: Callable[[float], StoryGrouper] | None = None,
 ) -> Scores:
     """Group the corpus items and score the grouping against its reference groups."""
-    grouper = (grouper_factory or _default_grouper)(threshold)
+    if grouper_factory is not None:
+        grouper = grouper_factory(threshold)
+    else:
+        grouper = StoryGrouper(
+            threshold=threshold, matching=matching or Matching(), max_span=max_span
+        )
     order = sorted(range(len(corpus.items)), key=lambda n: (corpus.items[n].published, n))
     story_of: dict[int, str] = {}
     for n in order:
         story_of[n] = grouper.add(corpus.items[n], signals[n]).story.id
-    return score_pairs(story_of, corpus.groups, threshold=threshold)
-
-
-def _default_grouper(threshold: float) -> StoryGrouper:
-    return StoryGrouper(threshold=threshold)
+    published = [item.published for item in corpus.items]
+    scores = score_pairs(
+        story_of, corpus.groups, threshold=threshold, published=published, window=grouper.window
+    )
+    return dc_replace(scores, label=label)
 
 
 def score_pairs(
-    story_of: dict[int, str], groups: Sequence[frozenset[int]], *, threshold: float = 0.0
+    story_of: dict[int, str],
+    groups: Sequence[frozenset[int]],
+    *,
+    threshold: float = 0.0,
+    published: Sequence[datetime] | None = None,
+    window: timedelta = DEFAULT_WINDOW,
 ) -> Scores:
-    """Pairwise scores of a grouping (item -> story id) against reference groups."""
+    """Pairwise scores of a grouping (item -> story id) against reference groups.
+
+    With `published` (per item), recall_in_window counts only the positive pairs at most
+    `window` apart; without it, it equals recall.
+    """
     positive = _pairs(groups)
     members: dict[str, list[int]] = {}
     for n, story_id in story_of.items():
@@ -241,9 +316,14 @@ def score_pairs(
 
     precision = len(true) / len(predicted) if predicted else 1.0
     recall = len(true) / len(positive) if positive else 1.0
+    reachable = positive
+    if published is not None:
+        reachable = {(a, b) for a, b in positive if abs(published[a] - published[b]) <= window}
+    recall_in_window = len(true & reachable) / len(reachable) if reachable else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return Scores(
         threshold=threshold,
+        label="default",
         items=len(story_of),
         groups=len(groups),
         stories=len(members),
@@ -254,6 +334,8 @@ def score_pairs(
         recall=recall,
         f1=f1,
         precision_lenient=lenient / len(predicted) if predicted else 1.0,
+        recall_in_window=recall_in_window,
+        unconfirmed=tuple(sorted(predicted - positive)),
     )
 
 
@@ -270,11 +352,27 @@ def _print_table(results: Sequence[Scores]) -> None:
         f"items {first.items}  reference groups {first.groups}  "
         f"positive pairs {first.positive_pairs}"
     )
-    header = f"{'threshold':>9}  {'stories':>7}  {'pairs':>6}  {'right':>6}  "
-    header += f"{'precision':>9}  {'recall':>6}  {'f1':>6}  {'lenient P':>9}"
+    width = max(len(s.label) for s in results)
+    header = f"{'matching':<{width}}  {'threshold':>9}  {'stories':>7}  {'pairs':>6}  "
+    header += f"{'right':>6}  {'precision':>9}  {'recall':>6}  {'f1':>6}  {'lenient P':>9}  "
+    header += f"{'R in window':>11}"
     print(header)
     for s in results:
         print(
-            f"{s.threshold:>9.2f}  {s.stories:>7}  {s.predicted_pairs:>6}  {s.true_pairs:>6}  "
-            f"{s.precision:>9.3f}  {s.recall:>6.3f}  {s.f1:>6.3f}  {s.precision_lenient:>9.3f}"
+            f"{s.label:<{width}}  {s.threshold:>9.2f}  {s.stories:>7}  {s.predicted_pairs:>6}  "
+            f"{s.true_pairs:>6}  {s.precision:>9.3f}  {s.recall:>6.3f}  {s.f1:>6.3f}  "
+            f"{s.precision_lenient:>9.3f}  {s.recall_in_window:>11.3f}"
         )
+
+
+def _print_sample(corpus: Corpus, scores: Scores, count: int, *, seed: int) -> None:
+    pairs = list(scores.unconfirmed)
+    chosen = random.Random(seed).sample(pairs, min(count, len(pairs)))
+    print(
+        f"\n{len(chosen)} of {len(pairs)} predicted pairs not in the reference "
+        f"({scores.label}, threshold {scores.threshold:.2f}, seed {seed}):"
+    )
+    for n, (a, b) in enumerate(chosen, 1):
+        for mark, at in ((f"{n:>3}.", a), ("    ", b)):
+            item = corpus.items[at]
+            print(f"{mark} {item.published:%m-%d} {item.source_name[:22]:<22} {item.title}")

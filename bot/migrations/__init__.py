@@ -46,16 +46,25 @@ async def upgrade_to_head(database_url: str) -> str:
     Safe to call from several processes at once: on PostgreSQL they queue on an advisory
     lock, and a database already at head is left untouched.
     """
-    engine = create_engine(normalise_database_url(database_url))
+    try:
+        engine = create_engine(normalise_database_url(database_url))
+    except OSError as exc:  # e.g. the SQLite file's directory cannot be created
+        raise MigrationError(f"could not open the database: {exc}") from exc
     try:
         async with engine.connect() as connection:
             revision = await connection.run_sync(_upgrade)
             await connection.commit()
             return revision
-    except SQLAlchemyError as exc:
-        raise MigrationError(f"could not migrate the database: {exc}") from exc
+    except (SQLAlchemyError, OSError) as exc:
+        raise MigrationError(f"could not migrate the database: {_reason(exc)}") from exc
     finally:
         await engine.dispose()
+
+
+def _reason(exc: BaseException) -> str:
+    # The first line names the cause; SQLAlchemy appends the SQL and a documentation link.
+    text_ = str(exc).strip()
+    return text_.splitlines()[0] if text_ else type(exc).__name__
 
 
 def _upgrade(connection: Connection) -> str:

@@ -14,3 +14,6 @@ async def fake_telegram() -> AsyncIterator[FakeTelegramAPI]:
     """A started fake Bot API server on an ephemeral 127.0.0.1 port, stopped after the test."""
     async with FakeTelegramAPI() as api:
         yield api
+    # A 500 from the fake is a bug in the fake, not Telegram behaviour: never let it pass.
+    if api.internal_errors:
+        raise AssertionError(f"the fake Telegram API failed: {api.internal_errors!r}")

@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 from feeds.errors import FeedError, FetchError, HTTPStatusError, NotAFeedError
 from feeds.fetch import FetchLimits, Validators
 from feeds.models import Source
-from feeds.poll import PollPolicy, SourceState, poll_many, poll_source
+from feeds.poll import PollPolicy, SourceState, make_parse_executor, poll_many, poll_source
 from tests.feeds.conftest import feed_response, sample
 
 NOW = datetime(2025, 1, 15, 12, 0, 0, tzinfo=UTC)
@@ -343,3 +343,45 @@ async def test_parsing_a_large_feed_does_not_stall_the_event_loop(
     assert elapsed > 0.1
     assert len(stalls) > 10
     assert max(stalls) < 0.100, f"longest loop stall {max(stalls) * 1000:.0f} ms"
+
+
+async def test_a_fetch_waiting_to_retry_does_not_hold_the_global_slot(
+    feed_server: HTTPServer, client: httpx.AsyncClient, test_limits: FetchLimits
+) -> None:
+    answers = iter([Response("later", status=429, headers={"Retry-After": "1"})])
+    feed_server.expect_request("/limited").respond_with_handler(
+        lambda _request: next(answers, None) or feed_response(sample("tehtehteh_stub_liga_rss.xml"))
+    )
+    arrivals: dict[str, float] = {}
+
+    def fast(request: Request) -> Response:
+        arrivals[request.path] = time.monotonic()
+        return feed_response(sample("thedeep_emm_newsbrief_en_2022-06-21.xml"))
+
+    feed_server.expect_request("/fast").respond_with_handler(fast)
+    states = [_state(feed_server.url_for("/limited")), _state(feed_server.url_for("/fast"))]
+
+    started = time.monotonic()
+    outcomes = await poll_many(client, states, limits=test_limits, global_limit=1, now=NOW)
+
+    assert all(o.ok for o in outcomes)
+    assert time.monotonic() - started >= 0.95  # the 429 was waited out...
+    assert arrivals["/fast"] - started < 0.6  # ...while the other feed used the only slot
+
+
+async def test_parsing_in_a_process_pool_gives_the_same_items(
+    feed_server: HTTPServer, client: httpx.AsyncClient, test_limits: FetchLimits
+) -> None:
+    feed_server.expect_request("/rss").respond_with_response(
+        feed_response(sample("thedeep_reliefweb_updates_ukr_2020-09-17.xml"))
+    )
+    states = [_state(feed_server.url_for("/rss"))]
+    in_thread = await poll_many(client, states, limits=test_limits, now=NOW)
+    pool = make_parse_executor(workers=1)
+    try:
+        in_process = await poll_many(client, states, limits=test_limits, now=NOW, executor=pool)
+    finally:
+        pool.shutdown()
+    assert in_process[0].ok, in_process[0].error
+    assert len(in_process[0].items) == 20
+    assert in_process[0].items == in_thread[0].items

@@ -110,6 +110,13 @@ rule_strategy = st.builds(
     delivery=st.sampled_from(list(Delivery)),
 )
 
+# Rules with only categories and places take the index's no-check path: test it as often.
+where_only_strategy = st.builds(
+    Rule,
+    categories=st.frozensets(st.sampled_from(list(Category)), max_size=3),
+    places=st.frozensets(st.sampled_from(PLACE_IDS), max_size=3),
+)
+
 story_strategy = st.builds(
     story,
     title=st.lists(st.sampled_from([*WORDS, "power", "news"]), max_size=6).map(" ".join),
@@ -125,7 +132,7 @@ story_strategy = st.builds(
 
 @settings(max_examples=150, deadline=None)
 @given(
-    rules=st.lists(rule_strategy, max_size=40),
+    rules=st.lists(rule_strategy | where_only_strategy, max_size=40),
     stories=st.lists(story_strategy, min_size=1, max_size=8),
     removed=st.sets(st.integers(0, 39), max_size=10),
 )

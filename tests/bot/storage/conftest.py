@@ -11,7 +11,8 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from bot.migrations import upgrade_to_head
 from bot.storage.db import Database, open_database
 
 PG_HOST = "127.0.0.1"
-PG_PORT = 5432
+# Overridable so the skip-or-fail behaviour can be seen without stopping the server.
+PG_PORT = int(os.environ.get("TEST_POSTGRES_PORT", "5432"))
 PG_USERS = ("postgres", "root")
 NAME_PREFIX = "wab_test_"
 
@@ -66,6 +68,10 @@ async def _create_db(server: PgServer, name: str, template: str | None = None) -
     conn = await _admin(server.user)
     try:
         suffix = f' TEMPLATE "{template}"' if template else ""
+        if template and conn.get_server_version().major >= 15:
+            # Copying the few files of a small template beats WAL-logging every block
+            # (PostgreSQL 15's default): about 0.2 s instead of 0.6 s per test here.
+            suffix += " STRATEGY FILE_COPY"
         await conn.execute(f'CREATE DATABASE "{name}"{suffix}')
     finally:
         await conn.close()
@@ -91,6 +97,21 @@ def _require(server: PgServer) -> None:
 @pytest.fixture(scope="session")
 def pg_server() -> PgServer:
     return asyncio.run(_find_pg())
+
+
+@pytest.fixture(scope="session")
+def pg_dropper(pg_server: PgServer) -> Iterator[Callable[[str], None]]:
+    """Drops test databases in a background thread (a drop waits for a checkpoint), so the
+    next test need not wait; the session ends only when every drop has finished."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-drop") as pool:
+        futures: list[Future[None]] = []
+
+        def drop(name: str) -> None:
+            futures.append(pool.submit(asyncio.run, _drop_db(pg_server, name)))
+
+        yield drop
+        for future in futures:
+            future.result()
 
 
 @pytest.fixture(scope="session")
@@ -143,6 +164,7 @@ async def database_url(
     pg_server: PgServer,
     sqlite_template: Path,
     pg_template: str | None,
+    pg_dropper: Callable[[str], None],
     tmp_path: Path,
 ) -> AsyncIterator[str]:
     """A URL of a fresh database migrated to head."""
@@ -157,7 +179,7 @@ async def database_url(
     try:
         yield pg_server.url(name)
     finally:
-        await _drop_db(pg_server, name)
+        pg_dropper(name)
 
 
 @pytest.fixture

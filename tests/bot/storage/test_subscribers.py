@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -119,7 +118,8 @@ async def test_digest_due_by_local_time(session: AsyncSession) -> None:
     await subscribers.mark_digest_sent(session, chat_id=1, on=date(2026, 1, 15))
     await session.commit()
     assert await subscribers.subscribers_due_for_digest(session, now=kyiv_0805) == []
-    next_day = kyiv_0805 + timedelta(days=1)
+    # Next day 13:05 UTC: 15:05 in Kyiv, 08:05 in New York; both are due.
+    next_day = kyiv_0805 + timedelta(days=1, hours=7)
     assert [
         c.chat_id for c in await subscribers.subscribers_due_for_digest(session, now=next_day)
     ] == [1, 2]
@@ -135,9 +135,19 @@ async def test_digest_due_by_local_time(session: AsyncSession) -> None:
         pytest.param(time(13), time(15), time(16), False, id="daytime-outside"),
     ],
 )
-async def test_quiet_hours(
-    session: AsyncSession, start: time, end: time, local: time, quiet: bool
-) -> None:
-    chat = replace(await make_subscriber(session, 1), timezone="UTC")
-    chat = replace(chat, quiet_start=start, quiet_end=end)
+def test_quiet_hours(start: time, end: time, local: time, quiet: bool) -> None:
+    chat = subscribers.Subscriber(
+        chat_id=1,
+        kind="private",
+        language="uk",
+        timezone="UTC",
+        digest_enabled=True,
+        digest_time=time(8),
+        quiet_start=start,
+        quiet_end=end,
+        active=True,
+        paused=False,
+        created_at=NOW,
+        last_digest_on=None,
+    )
     assert chat.in_quiet_hours(datetime.combine(date(2026, 1, 15), local, tzinfo=UTC)) is quiet

@@ -1,0 +1,455 @@
+"""The sender: drains the outbox into Telegram within its limits and records every outcome.
+
+Outcomes: delivered -> `sent` (an alert's message id is kept for later edits); `RetryAfter`
+-> every send pauses for the time Telegram asked, the row is retried; transient errors
+(network, time-outs, 5xx) -> retried with exponential backoff, given up after
+`MAX_ATTEMPTS`; `Forbidden` (blocked, kicked, deleted) -> the chat is deactivated and its
+queued rows dropped; `ChatMigrated` -> the chat (rules, alerts, queue) moves to the new id and
+the row is retried there; other `BadRequest`s -> `failed` ("message is not modified" counts as
+sent: the edit is already showing).
+
+Crash safety (at most one duplicate per chat): a row is claimed (`sending`) before it is sent
+and marked `sent` after Telegram answered, in a commit made at most `FLUSH_SECONDS` later.
+A crash between the two leaves the row `sending`; the next start puts it back in the queue,
+so it is sent again. The sender never has two messages to one chat in flight, so a crash
+can repeat at most the one message per chat that was in flight; no queued message is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+
+from bot.delivery.limits import SendLimits, SendScheduler
+from bot.services import Services
+from bot.storage import alerts as alerts_store
+from bot.storage import outbox
+from bot.storage import subscribers as subscribers_store
+from bot.storage.db import chunked, utc_now
+from bot.storage.outbox import OutboxMessage
+from bot.storage.tables import AlertRow, OutboxRow, RuleRow, SubscriberRow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 12
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 600.0
+CLAIM_SECONDS = 120.0
+FLUSH_SECONDS = 0.25
+MAX_IN_FLIGHT = 200
+# While the original alert is still queued, an edit or reply to it waits this long.
+WAIT_FOR_ORIGINAL_SECONDS = 1.0
+
+
+def send_limits_for(per_second: float) -> SendLimits:
+    return SendLimits(per_second=per_second)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What happened to one row; applied to the database in the next flush."""
+
+    message: OutboxMessage
+    status: str  # sent | retry | failed | dead | forbidden | migrated | release
+    message_id: int | None = None
+    delay: float = 0.0
+    error: str = ""
+    new_chat_id: int | None = None
+
+
+class Sender:
+    """Drains the outbox; run one per deployment (`run_forever`), or call `drain_once`."""
+
+    def __init__(
+        self,
+        services: Services,
+        bot: Bot,
+        *,
+        limits: SendLimits | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        idle_seconds: float = 0.5,
+    ) -> None:
+        self.services = services
+        self.bot = bot
+        self.limits = limits or send_limits_for(services.settings.send_rate_per_second)
+        self.scheduler = SendScheduler(self.limits)
+        self.clock = clock
+        self.idle_seconds = idle_seconds
+        self._in_flight: set[int] = set()
+        self._outcomes: list[_Outcome] = []
+        # Message ids of alerts delivered but maybe not flushed yet, for edits right after.
+        self._delivered: dict[tuple[int, str], int] = {}
+
+    @property
+    def batch_size(self) -> int:
+        # About two seconds of sending: big enough to keep the pace, small enough that a
+        # claim never lapses while its rows wait for their turn.
+        return int(min(2000, max(20, self.limits.per_second * 2)))
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Put rows left `sending` by a crashed run back in the queue (one sender only)."""
+        async with self.services.db.sessions() as session, session.begin():
+            result = await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.status == "sending")
+                .values(status="pending", claimed_until=None, next_attempt_at=self.clock())
+                .returning(OutboxRow.id)
+                .execution_options(synchronize_session=False)
+            )
+            return len(result.all())
+
+    async def run_forever(self) -> None:
+        recovered = await self.recover()
+        if recovered:
+            log.warning("re-queued %d messages that were in flight at the last stop", recovered)
+        while True:
+            try:
+                handled = await self.drain_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sending failed; trying again shortly")
+                handled = 0
+            if not handled:
+                ready = self.services.outbox_ready
+                ready.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ready.wait(), self.idle_seconds)
+
+    async def drain_once(self) -> int:
+        """Claim one batch of due rows and send them at the allowed pace; returns rows handled."""
+        async with self.services.db.sessions() as session, session.begin():
+            batch = await outbox.claim_batch(
+                session, now=self.clock(), limit=self.batch_size, claim_seconds=CLAIM_SECONDS
+            )
+        if not batch:
+            return 0
+        await self._send_batch(batch)
+        return len(batch)
+
+    async def _send_batch(self, batch: list[OutboxMessage]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLAIM_SECONDS / 2
+        gate = asyncio.Semaphore(MAX_IN_FLIGHT)
+        tasks: set[asyncio.Task[None]] = set()
+        flusher = asyncio.create_task(self._flush_periodically())
+        waiting = list(batch)
+        try:
+            while waiting:
+                deferred: list[OutboxMessage] = []
+                progressed = False
+                for message in waiting:
+                    chat = message.chat_id
+                    if chat in self._in_flight or self.scheduler.chat_wait(chat) > 0:
+                        deferred.append(message)
+                        continue
+                    wait = self.scheduler.wait_for(chat)
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                        if self.scheduler.chat_wait(chat) > 0 or chat in self._in_flight:
+                            deferred.append(message)
+                            continue
+                    await gate.acquire()
+                    self.scheduler.record_send(chat)
+                    self._in_flight.add(chat)
+                    task = asyncio.create_task(self._send_one(message, gate))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    progressed = True
+                waiting = deferred
+                if waiting and loop.time() > deadline:
+                    # Chats with long backlogs: hand their rows back rather than hold claims.
+                    self._outcomes.extend(_Outcome(m, "release", delay=1.0) for m in waiting)
+                    break
+                if waiting and not progressed:
+                    await asyncio.sleep(self._next_chat_ready(waiting))
+            if tasks:
+                await asyncio.gather(*tasks)
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self.flush()
+
+    def _next_chat_ready(self, waiting: list[OutboxMessage]) -> float:
+        waits = [self.scheduler.chat_wait(m.chat_id) for m in waiting]
+        return max(0.005, min(waits)) if waits else 0.005
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self.flush()
+
+    # -- one message -----------------------------------------------------------------------
+
+    async def _send_one(self, message: OutboxMessage, gate: asyncio.Semaphore) -> None:
+        try:
+            outcome = await self._deliver(message)
+        except Exception as exc:  # a bug must not lose the row: retry it later
+            log.exception("unexpected error sending outbox row %d", message.id)
+            outcome = _Outcome(message, "retry", delay=self._backoff(message), error=repr(exc))
+        finally:
+            self._in_flight.discard(message.chat_id)
+            gate.release()
+        self._outcomes.append(outcome)
+        if len(self._outcomes) >= 500:
+            await self.flush()
+
+    async def _deliver(self, message: OutboxMessage) -> _Outcome:
+        payload = message.payload
+        try:
+            if message.kind in ("edit", "reply"):
+                target = await self._original_message_id(message)
+                if target is None:
+                    return _Outcome(
+                        message, "release", delay=WAIT_FOR_ORIGINAL_SECONDS, error="waiting"
+                    )
+                if message.kind == "edit":
+                    if target < 0:
+                        return _Outcome(message, "failed", error="original alert not delivered")
+                    await self.bot.edit_message_text(
+                        chat_id=message.chat_id,
+                        message_id=target,
+                        text=payload["text"],
+                        parse_mode=payload.get("parse_mode"),
+                        reply_markup=self._markup(payload),
+                        link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    )
+                    return _Outcome(message, "sent")
+                sent = await self._send_message(message, reply_to=target if target > 0 else None)
+                return _Outcome(message, "sent", message_id=sent.message_id)
+            sent = await self._send_message(message, reply_to=None)
+            if message.kind == "alert" and "story_id" in payload:
+                self._delivered[(message.chat_id, payload["story_id"])] = sent.message_id
+            return _Outcome(message, "sent", message_id=sent.message_id)
+        except RetryAfter as exc:
+            seconds = _seconds(exc.retry_after)
+            self.scheduler.pause(seconds)
+            self.services.metrics.retry_after.inc()
+            return _Outcome(message, "release", delay=seconds, error=f"429: retry after {seconds}")
+        except ChatMigrated as exc:
+            self.services.metrics.failures.labels("migrated").inc()
+            return _Outcome(message, "migrated", new_chat_id=int(exc.new_chat_id), error=str(exc))
+        except Forbidden as exc:
+            self.services.metrics.failures.labels("forbidden").inc()
+            return _Outcome(message, "forbidden", error=str(exc))
+        except BadRequest as exc:
+            text = str(exc).lower()
+            if "message is not modified" in text:
+                return _Outcome(message, "sent")
+            self.services.metrics.failures.labels("bad_request").inc()
+            if "chat not found" in text:
+                return _Outcome(message, "forbidden", error=str(exc))
+            return _Outcome(message, "failed", error=str(exc))
+        except (TimedOut, NetworkError, InvalidToken, TelegramError) as exc:
+            self.services.metrics.failures.labels("transient").inc()
+            if message.attempts >= MAX_ATTEMPTS:
+                return _Outcome(message, "dead", error=f"gave up: {exc}")
+            return _Outcome(message, "retry", delay=self._backoff(message), error=str(exc))
+
+    async def _send_message(self, message: OutboxMessage, *, reply_to: int | None) -> Message:
+        payload = message.payload
+        return await self.bot.send_message(
+            chat_id=message.chat_id,
+            text=payload["text"],
+            parse_mode=payload.get("parse_mode"),
+            disable_notification=bool(payload.get("disable_notification", False)),
+            reply_markup=self._markup(payload),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            reply_parameters=ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+            if reply_to
+            else None,
+        )
+
+    def _markup(self, payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
+        raw = payload.get("reply_markup")
+        return InlineKeyboardMarkup.de_json(raw, self.bot) if raw else None
+
+    async def _original_message_id(self, message: OutboxMessage) -> int | None:
+        """The alert's Telegram message id; None while it is still queued, -1 if it never went."""
+        story_id = message.payload.get("story_id")
+        if not story_id:
+            return -1
+        known = self._delivered.get((message.chat_id, story_id))
+        if known is not None:
+            return known
+        async with self.services.db.sessions() as session:
+            alert = await alerts_store.get_alert(
+                session, chat_id=message.chat_id, story_id=story_id
+            )
+            if alert is not None and alert.message_id is not None:
+                return alert.message_id
+            status = (
+                await session.execute(
+                    select(OutboxRow.status).where(
+                        OutboxRow.dedupe_key == f"alert:{message.chat_id}:{story_id}"
+                    )
+                )
+            ).scalar_one_or_none()
+        if status in ("pending", "sending"):
+            return None
+        return -1
+
+    def _backoff(self, message: OutboxMessage) -> float:
+        ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(message.attempts - 1, 0))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    # -- recording outcomes ----------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Commit the outcomes collected so far, in one transaction."""
+        if not self._outcomes:
+            return
+        outcomes, self._outcomes = self._outcomes, []
+        now = self.clock()
+        forbidden: set[int] = set()
+        migrated: dict[int, int] = {}
+        async with self.services.db.sessions() as session, session.begin():
+            sent = [o for o in outcomes if o.status == "sent"]
+            await _mark_sent_many(session, [o.message.id for o in sent], now)
+            for o in sent:
+                await self._after_sent(session, o, now)
+            for o in outcomes:
+                m = o.message
+                if o.status == "retry":
+                    await outbox.mark_retry(
+                        session, outbox_id=m.id, now=now, delay=o.delay, error=o.error
+                    )
+                elif o.status == "release":
+                    await _release(session, m.id, now + timedelta(seconds=o.delay), o.error)
+                elif o.status == "failed":
+                    await outbox.mark_failed(session, outbox_id=m.id, reason=o.error)
+                elif o.status == "dead":
+                    await outbox.mark_dead(session, outbox_id=m.id, reason=o.error)
+                elif o.status == "forbidden":
+                    await outbox.mark_dead(session, outbox_id=m.id, reason=o.error)
+                    if m.chat_id not in forbidden:
+                        forbidden.add(m.chat_id)
+                        await _drop_chat(session, m.chat_id, o.error)
+                elif o.status == "migrated" and o.new_chat_id is not None:
+                    if m.chat_id not in migrated:
+                        migrated[m.chat_id] = o.new_chat_id
+                        await _move_chat(session, m.chat_id, o.new_chat_id)
+                    await _release(session, m.id, now, o.error)
+        for chat_id in forbidden:
+            self.services.rulebook.forget_chat_now(chat_id)
+            log.info("chat %d blocked the bot or is gone: deactivated", chat_id)
+        for old, new in migrated.items():
+            self.services.rulebook.move_chat(old, new)
+            log.info("chat %d migrated to %d", old, new)
+        if migrated:
+            self.services.notify_outbox()
+
+    async def _after_sent(self, session: AsyncSession, outcome: _Outcome, now: datetime) -> None:
+        m = outcome.message
+        self.services.metrics.sent.labels(m.kind).inc()
+        if m.kind != "alert":
+            return
+        story_id = m.payload.get("story_id")
+        if story_id and outcome.message_id is not None:
+            await alerts_store.update_alert(
+                session,
+                chat_id=m.chat_id,
+                story_id=story_id,
+                message_id=outcome.message_id,
+                sent_at=now,
+            )
+            self._delivered.pop((m.chat_id, story_id), None)
+        published = m.payload.get("published_at")
+        if published:
+            try:
+                lag = (now - datetime.fromisoformat(published)).total_seconds()
+            except ValueError:
+                return
+            self.services.metrics.alert_lag.observe(max(0.0, lag))
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)  # type: ignore[arg-type]
+
+
+async def _mark_sent_many(session: AsyncSession, ids: list[int], now: datetime) -> None:
+    for chunk in chunked(ids):
+        await session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(list(chunk)), OutboxRow.status == "sending")
+            .values(status="sent", sent_at=now, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _release(session: AsyncSession, outbox_id: int, when: datetime, note: str) -> None:
+    """Back to the queue without using up an attempt (a 429, a busy chat, a pending original)."""
+    await session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == outbox_id, OutboxRow.status == "sending")
+        .values(
+            status="pending",
+            claimed_until=None,
+            next_attempt_at=when,
+            attempts=OutboxRow.attempts - 1,
+            last_error=note[:1000] or None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _drop_chat(session: AsyncSession, chat_id: int, reason: str) -> None:
+    """The chat blocked us or is gone: deactivate it and drop whatever is still queued for it."""
+    await subscribers_store.deactivate_subscriber(session, chat_id=chat_id)
+    await session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.chat_id == chat_id, OutboxRow.status.in_(("pending", "sending")))
+        .values(status="dead", claimed_until=None, last_error=f"chat unreachable: {reason}"[:1000])
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _move_chat(session: AsyncSession, old: int, new: int) -> None:
+    """A group became a supergroup: its subscription, rules, alerts and queue follow it."""
+    await session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.chat_id == old, OutboxRow.status.in_(("pending", "sending")))
+        .values(chat_id=new)
+        .execution_options(synchronize_session=False)
+    )
+    chat = await subscribers_store.get_subscriber(session, chat_id=old)
+    if chat is None:
+        return
+    if await subscribers_store.get_subscriber(session, chat_id=new) is None:
+        columns = {c.name: getattr(chat, c.name) for c in SubscriberRow.__table__.c}
+        columns.update(chat_id=new, kind="supergroup")
+        await session.execute(SubscriberRow.__table__.insert().values(**columns))
+    for table in (RuleRow, AlertRow):
+        await session.execute(
+            update(table)
+            .where(table.chat_id == old)
+            .values(chat_id=new)
+            .execution_options(synchronize_session=False)
+        )
+    # The old chat now holds only finished outbox rows; they go with it.
+    await subscribers_store.forget_subscriber(session, chat_id=old)

@@ -1,0 +1,461 @@
+"""The poll cycle: lease due feeds, poll them, store new items with their facts, group them into
+stories, match the stories against every rule, and queue alerts in the outbox.
+
+Each story update is one transaction: the story, its items' story id, the alert records and
+the outbox rows commit together, so a crash never leaves an alert recorded but not queued.
+Per (chat, story) there is one alert; later news edits it, and a significant escalation or a
+resolution is also sent as a reply to it. Only items published within `ALERT_WINDOW_HOURS`
+raise new alerts, so a new rule or a newly added feed does not flood anyone with old news.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import logging
+import os
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import t
+from bot.render import facts_line, render_alert
+from bot.rulebook import MatchedRule
+from bot.services import Services
+from bot.storage import alerts as alerts_store
+from bot.storage import items as items_store
+from bot.storage import outbox
+from bot.storage import sources as sources_store
+from bot.storage import stories as stories_store
+from bot.storage.db import chunked, utc_now
+from bot.storage.sources import StoredSource
+from bot.storage.subscribers import Subscriber
+from bot.storage.tables import SubscriberRow
+from feeds.extract import extract
+from feeds.fetch import Validators
+from feeds.models import Item, Severity, Signals
+from feeds.poll import PollOutcome, PollPolicy, SourceState, poll_many
+from rules.grouping import StoryGrouper, StoryUpdate, UpdateKind
+from rules.models import Story
+from rules.rule import Delivery
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 120.0
+SOURCES_PER_CYCLE = 50
+# Stories are kept this long (for /test over 7 days and the digest), outbox rows a week.
+STORY_RETENTION = timedelta(days=14)
+OUTBOX_RETENTION = timedelta(days=7)
+HOUSEKEEPING_EVERY = timedelta(hours=1)
+
+
+@dataclass(slots=True)
+class CycleReport:
+    """What one poll cycle did (tests and logs read it)."""
+
+    polled: int = 0
+    failed: int = 0
+    not_modified: int = 0
+    new_items: int = 0
+    story_updates: int = 0
+    alerts: int = 0
+    edits: int = 0
+    replies: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def poll_policy(interval_seconds: int) -> PollPolicy:
+    """The poll policy for POLL_INTERVAL_SECONDS; short intervals (local tests) are honoured."""
+    interval = timedelta(seconds=interval_seconds)
+    return PollPolicy(
+        interval=interval,
+        min_interval=min(interval, timedelta(minutes=1)),
+        max_interval=max(interval, timedelta(hours=1)),
+    )
+
+
+def fingerprint(story: Story) -> str:
+    """What an alert showed, hashed: a changed fingerprint means the alert needs an edit.
+
+    Starts with the severity and a resolved flag, which decide whether a change is worth a
+    reply (see `_escalation`), then a digest of the facts the alert renders.
+    """
+    facts = repr(
+        (
+            sorted(story.categories),
+            sorted(story.place_ids),
+            story.coldest_c,
+            story.affected,
+            story.sources,
+            story.resolved,
+            story.title,
+        )
+    )
+    digest = hashlib.sha256(facts.encode()).hexdigest()[:40]
+    return f"s{int(story.severity)}{'r' if story.resolved else 'o'}-{digest}"
+
+
+def _fingercurrentseverity(value: str) -> tuple[int, bool]:
+    try:
+        return int(value[1]), value[2] == "r"
+    except (IndexError, ValueError):
+        return 0, False
+
+
+class Worker:
+    """Polls feeds and turns their news into queued alerts; one per process (leases allow more)."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        owner: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.clock = clock
+        self.policy = poll_policy(self.settings.poll_interval_seconds)
+        self.grouper: StoryGrouper | None = None
+        self._last_housekeeping: datetime | None = None
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run_forever(self, *, tick_seconds: float | None = None) -> None:
+        """Poll whatever is due, then sleep a tick; errors are logged and the loop goes on."""
+        tick = tick_seconds or min(5.0, float(self.settings.poll_interval_seconds))
+        while True:
+            try:
+                report = await self.poll_once()
+                if report.polled:
+                    log.info(
+                        "polled %d feeds (%d failed, %d unchanged): %d new items, "
+                        "%d alerts, %d edits, %d replies",
+                        report.polled,
+                        report.failed,
+                        report.not_modified,
+                        report.new_items,
+                        report.alerts,
+                        report.edits,
+                        report.replies,
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("poll cycle failed; trying again in %.0f s", tick)
+            await asyncio.sleep(tick)
+
+    async def poll_once(self) -> CycleReport:
+        """One cycle: every due source is polled once and its news fully processed."""
+        report = CycleReport()
+        now = self.clock()
+        await self._ensure_grouper(now)
+        async with self.services.db.sessions() as session, session.begin():
+            leased = await sources_store.lease_due_sources(
+                session,
+                owner=self.owner,
+                now=now,
+                lease_seconds=LEASE_SECONDS,
+                limit=SOURCES_PER_CYCLE,
+            )
+        if leased:
+            states = [_state(source) for source in leased]
+            outcomes = await poll_many(
+                self.services.http,
+                states,
+                limits=self.services.fetch_limits,
+                policy=self.policy,
+                now=now,
+            )
+            for source, outcome in zip(leased, outcomes, strict=True):
+                try:
+                    await self._handle_outcome(source, outcome, report)
+                except Exception as exc:  # one feed's bad day must not stop the others
+                    log.exception("processing %s failed", source.url)
+                    report.errors.append(f"{source.url}: {type(exc).__name__}: {exc}")
+                    async with self.services.db.sessions() as session, session.begin():
+                        await sources_store.release_lease(
+                            session, source_id=source.id, owner=self.owner
+                        )
+        await self._refresh_queue_depth()
+        await self._housekeeping(now)
+        return report
+
+    # -- one source ------------------------------------------------------------------------
+
+    async def _handle_outcome(
+        self, source: StoredSource, outcome: PollOutcome, report: CycleReport
+    ) -> None:
+        metrics = self.services.metrics
+        now = self.clock()
+        report.polled += 1
+        metrics.record_poll(ok=outcome.ok, not_modified=outcome.not_modified, at=now)
+        if not outcome.ok:
+            report.failed += 1
+            async with self.services.db.sessions() as session, session.begin():
+                await sources_store.record_failure(
+                    session,
+                    source_id=source.id,
+                    now=now,
+                    error=str(outcome.error),
+                    next_poll_at=outcome.next_poll_at,
+                )
+            return
+        if outcome.not_modified:
+            report.not_modified += 1
+        if outcome.permanent_url:
+            log.info("feed %s moved permanently to %s", source.url, outcome.permanent_url)
+
+        items = [_with_source(item, source) for item in outcome.items]
+        signals = await asyncio.to_thread(_extract_all, items)
+        validators = outcome.state.validators
+        async with self.services.db.sessions() as session, session.begin():
+            new = await items_store.add_items(
+                session, source_id=source.id, items=items, signals=signals, fetched_at=now
+            )
+            await sources_store.record_success(
+                session,
+                source_id=source.id,
+                now=now,
+                next_poll_at=outcome.next_poll_at,
+                etag=validators.etag,
+                last_modified=validators.last_modified,
+                content_hash=validators.content_hash,
+            )
+        report.new_items += len(new)
+        metrics.items.inc(len(new))
+        by_key = {item.key: item for item in items}
+        # Oldest first, so the grouper sees a story unfold in the order it was told.
+        for stored in sorted(new, key=lambda s: (s.published_at, s.id)):
+            item = by_key[stored.key]
+            await self.process_item(item, signals[item.key], item_id=stored.id, report=report)
+
+    # -- one item -> story -> alerts -------------------------------------------------------
+
+    async def process_item(
+        self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
+    ) -> StoryUpdate | None:
+        """Group a stored item into its story and queue what that story's news calls for."""
+        assert self.grouper is not None
+        update = self.grouper.add(item, signals)
+        if update.kind is UpdateKind.DUPLICATE:
+            return None
+        report.story_updates += 1
+        self.services.metrics.stories.labels(update.kind.value).inc()
+        story = update.story
+        matched = self.services.rulebook.match(story)
+        self.services.metrics.matches.inc(len(matched))
+        now = self.clock()
+        fresh = item.published >= now - timedelta(hours=self.settings.alert_window_hours)
+        queued = 0
+        async with self.services.db.sessions() as session, session.begin():
+            await stories_store.save_story(session, story=story, now=now)
+            await items_store.assign_story(session, item_ids=[item_id], story_id=story.id)
+            queued = await self._queue_alerts(
+                session, story, update, matched, fresh=fresh, now=now, report=report
+            )
+        if queued:
+            self.services.notify_outbox()
+        return update
+
+    async def _queue_alerts(
+        self,
+        session: AsyncSession,
+        story: Story,
+        update: StoryUpdate,
+        matched: Sequence[MatchedRule],
+        *,
+        fresh: bool,
+        now: datetime,
+        report: CycleReport,
+    ) -> int:
+        # One alert per chat: the first instant rule (lowest id) is the one the message names.
+        per_chat: dict[int, MatchedRule] = {}
+        for match in matched:
+            if match.delivery in (Delivery.INSTANT, Delivery.BOTH):
+                per_chat.setdefault(match.chat_id, match)
+        if not per_chat:
+            return 0
+        chats = await _subscribers(session, list(per_chat))
+        earlier = {
+            a.chat_id: a for a in await alerts_store.alerts_for_story(session, story_id=story.id)
+        }
+        current = fingerprint(story)
+        published = story.last_published.isoformat()
+        queued = 0
+        for chat_id, match in per_chat.items():
+            chat = chats.get(chat_id)
+            if chat is None or not chat.active or chat.paused:
+                continue
+            lang = chat.language
+            silent = chat.in_quiet_hours(now) and story.severity < Severity.CRITICAL
+            rendered = render_alert(
+                story, lang=lang, rule_text=match.text, place_name=self._place_name
+            )
+            markup = _pause_button(lang, match.rule_id)
+            alert = earlier.get(chat_id)
+            if alert is None:
+                if not fresh:
+                    continue
+                await alerts_store.record_alert(
+                    session, chat_id=chat_id, story_id=story.id, fingerprint=current, now=now
+                )
+                await outbox.enqueue(
+                    session,
+                    chat_id=chat_id,
+                    kind="alert",
+                    payload={
+                        "text": rendered.text,
+                        "parse_mode": "HTML",
+                        "disable_notification": silent,
+                        "reply_markup": markup,
+                        "story_id": story.id,
+                        "rule_id": match.rule_id,
+                        "published_at": published,
+                    },
+                    dedupe_key=f"alert:{chat_id}:{story.id}",
+                    now=now,
+                )
+                report.alerts += 1
+                queued += 1
+                continue
+            if alert.fingerprint == current:
+                continue
+            await alerts_store.update_alert(
+                session, chat_id=chat_id, story_id=story.id, fingerprint=current
+            )
+            await outbox.enqueue(
+                session,
+                chat_id=chat_id,
+                kind="edit",
+                payload={
+                    "text": rendered.text,
+                    "parse_mode": "HTML",
+                    "reply_markup": markup,
+                    "story_id": story.id,
+                },
+                dedupe_key=f"edit:{chat_id}:{story.id}:{current}",
+                now=now,
+            )
+            report.edits += 1
+            queued += 1
+            reply = _escalation(alert.fingerprint, story, update)
+            if reply is not None and fresh:
+                await outbox.enqueue(
+                    session,
+                    chat_id=chat_id,
+                    kind="reply",
+                    payload={
+                        "text": self._reply_text(reply, story, lang),
+                        "parse_mode": "HTML",
+                        "disable_notification": silent,
+                        "story_id": story.id,
+                    },
+                    dedupe_key=f"reply:{chat_id}:{story.id}:{current}",
+                    now=now,
+                )
+                report.replies += 1
+                queued += 1
+        return queued
+
+    def _reply_text(self, reason: str, story: Story, lang: str) -> str:
+        facts = facts_line(story, lang=lang, place_name=self._place_name)
+        headline = story.title if len(story.title) <= 300 else story.title[:299] + "…"
+        return t(
+            lang,
+            f"worker.{reason}",
+            headline=html.escape(headline),
+            facts=html.escape(facts),
+        )
+
+    def _place_name(self, place_id: str, lang: str) -> str:
+        return self.services.gazetteer.display_name(place_id, lang)
+
+    # -- state -----------------------------------------------------------------------------
+
+    async def _ensure_grouper(self, now: datetime) -> None:
+        """Reopen the stories of the grouping window, so news after a restart joins them."""
+        if self.grouper is not None:
+            return
+        grouper = StoryGrouper()
+        async with self.services.db.sessions() as session:
+            stored = await stories_store.stories_since(session, since=now - grouper.window)
+        grouper.seed(stored)
+        self.grouper = grouper
+
+    async def _refresh_queue_depth(self) -> None:
+        async with self.services.db.sessions() as session:
+            self.services.metrics.queue_depth.set(await outbox.depth(session))
+
+    async def _housekeeping(self, now: datetime) -> None:
+        last = self._last_housekeeping
+        if last is not None and now - last < HOUSEKEEPING_EVERY:
+            return
+        self._last_housekeeping = now
+        async with self.services.db.sessions() as session, session.begin():
+            await outbox.purge_finished(session, before=now - OUTBOX_RETENTION)
+            await stories_store.delete_stories_before(session, before=now - STORY_RETENTION)
+
+
+def _escalation(previous: str, story: Story, update: StoryUpdate) -> str | None:
+    """ "resolved" or "escalated" when the news deserves a reply, not only a silent edit."""
+    old_severity, old_resolved = _fingercurrentseverity(previous)
+    if story.resolved and not old_resolved:
+        return "resolved"
+    if (
+        update.kind is UpdateKind.ESCALATED
+        and int(story.severity) > old_severity
+        and story.severity >= Severity.HIGH
+    ):
+        return "escalated"
+    return None
+
+
+def _pause_button(lang: str, rule_id: int) -> dict[str, Any]:
+    return {
+        "inline_keyboard": [
+            [{"text": t(lang, "alert.pause_rule"), "callback_data": f"rule:pause:{rule_id}"}]
+        ]
+    }
+
+
+def _state(source: StoredSource) -> SourceState:
+    return SourceState(
+        source=source.to_source(),
+        validators=Validators(
+            etag=source.etag,
+            last_modified=source.last_modified,
+            content_hash=source.content_hash,
+        ),
+        consecutive_failures=source.consecutive_failures,
+    )
+
+
+def _with_source(item: Item, source: StoredSource) -> Item:
+    if item.source_name and item.source_url:
+        return item
+    return replace(
+        item, source_url=item.source_url or source.url, source_name=item.source_name or source.name
+    )
+
+
+def _extract_all(items: Sequence[Item]) -> dict[str, Signals]:
+    return {item.key: extract(item) for item in items}
+
+
+async def _subscribers(session: AsyncSession, chat_ids: Sequence[int]) -> dict[int, Subscriber]:
+    columns = tuple(SubscriberRow.__table__.c)
+    found: dict[int, Subscriber] = {}
+    for chunk in chunked(list(chat_ids)):
+        rows = await session.execute(select(*columns).where(SubscriberRow.chat_id.in_(chunk)))
+        for row in rows:
+            chat = Subscriber(**row._mapping)
+            found[chat.chat_id] = chat
+    return found

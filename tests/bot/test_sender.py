@@ -1,0 +1,214 @@
+"""The sender against the fake Bot API: delivery, edits, 429s, blocked and migrated chats,
+permanent errors, and a crash mid-delivery."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.delivery.sender import Sender
+from bot.services import Services
+from bot.storage import alerts as alerts_store
+from bot.storage import outbox
+from bot.storage import subscribers as subscribers_store
+from bot.storage.db import utc_now
+from bot.storage.tables import OutboxRow
+from rules.models import Story
+from tests.bot.pipeline_support import *  # noqa: F403
+from tests.bot.pipeline_support import bot_for, make_settings, opened, subscribe
+from tests.fakes import FakeTelegramAPI, Fault
+
+pytest_plugins = ["tests.fakes.fixtures"]
+
+
+@pytest.fixture
+async def services(fake_telegram: FakeTelegramAPI, database_url: str) -> AsyncIterator[Services]:
+    settings = make_settings(fake_telegram, database_url, send_rate_per_second=200.0)
+    async with opened(settings) as svc:
+        yield svc
+
+
+@pytest.fixture
+async def sender(services: Services, fake_telegram: FakeTelegramAPI) -> AsyncIterator[Sender]:
+    async with bot_for(fake_telegram) as bot:
+        yield Sender(services, bot)
+
+
+async def queue(
+    services: Services, chat_id: int, key: str, *, kind: str = "notice", **payload: Any
+) -> int:
+    async with services.db.sessions() as session, session.begin():
+        row = await outbox.enqueue(
+            session,
+            chat_id=chat_id,
+            kind=kind,
+            payload={"text": f"message {key}", **payload},
+            dedupe_key=key,
+        )
+    return row.id
+
+
+async def drain(sender: Sender, *, rounds: int = 40, pause: float = 0.05) -> None:
+    """Drain until the queue is empty (retries included), within `rounds` batches."""
+    import asyncio
+
+    for _ in range(rounds):
+        await sender.drain_once()
+        async with sender.services.db.sessions() as session:
+            if await outbox.depth(session) == 0:
+                return
+        await asyncio.sleep(pause)
+    raise AssertionError("outbox not drained")
+
+
+async def statuses(services: Services) -> dict[str, str]:
+    async with services.db.sessions() as session:
+        rows = await session.execute(select(OutboxRow.dedupe_key, OutboxRow.status))
+        return dict(rows.all())
+
+
+def texts(api: FakeTelegramAPI, chat_id: int) -> list[str]:
+    return [m.text for m in api.messages_to(chat_id)]
+
+
+async def test_delivers_in_order_and_records_the_alert_message_for_edits(
+    services: Services, sender: Sender, fake_telegram: FakeTelegramAPI
+) -> None:
+    await subscribe(services, 11)
+    story = Story(id="s-1", title="t", first_published=utc_now(), last_published=utc_now())
+    async with services.db.sessions() as session, session.begin():
+        from bot.storage.stories import save_story
+
+        await save_story(session, story=story)
+        await alerts_store.record_alert(session, chat_id=11, story_id="s-1", fingerprint="f1")
+    await queue(services, 11, "a1", kind="alert", story_id="s-1", parse_mode="HTML")
+    await queue(services, 11, "e1", kind="edit", story_id="s-1", text="<b>edited</b>",
+                parse_mode="HTML")  # fmt: skip
+    await queue(services, 11, "r1", kind="reply", story_id="s-1", text="worse")
+    await drain(sender)
+
+    messages = fake_telegram.messages_to(11)
+    assert [m.plain_text for m in messages] == ["edited", "worse"]
+    assert messages[0].edits == 1
+    assert messages[1].reply_to == messages[0].message_id
+    async with services.db.sessions() as session:
+        alert = await alerts_store.get_alert(session, chat_id=11, story_id="s-1")
+    assert alert is not None and alert.message_id == messages[0].message_id
+    assert set((await statuses(services)).values()) == {"sent"}
+
+
+async def test_a_storm_of_429s_delays_but_loses_nothing(
+    services: Services, sender: Sender, fake_telegram: FakeTelegramAPI
+) -> None:
+    chats = list(range(100, 120))
+    for chat in chats:
+        await queue(services, chat, f"n{chat}")
+    rule = fake_telegram.add_fault(Fault.retry_after(1), method="sendMessage", times=6)
+    await drain(sender)
+    assert rule.hits == 6
+    assert services.metrics.retry_after._value.get() == 6
+    for chat in chats:
+        assert texts(fake_telegram, chat) == [f"message n{chat}"]
+    assert set((await statuses(services)).values()) == {"sent"}
+
+
+async def test_a_blocked_chat_is_deactivated_and_nobody_else_misses_a_message(
+    services: Services, sender: Sender, fake_telegram: FakeTelegramAPI
+) -> None:
+    await subscribe(services, 21, "power outage in Kyiv")
+    await subscribe(services, 22, "power outage in Kyiv")
+    fake_telegram.block(21)
+    for n in range(3):
+        await queue(services, 21, f"b{n}")
+        await queue(services, 22, f"c{n}")
+    await drain(sender)
+
+    assert texts(fake_telegram, 22) == ["message c0", "message c1", "message c2"]
+    assert texts(fake_telegram, 21) == []
+    # One refused call was enough: the chat's other rows were dropped, not each tried.
+    assert len([c for c in fake_telegram.calls_to("sendMessage") if c.chat_id == 21]) == 1
+    status = await statuses(services)
+    assert {status[f"b{n}"] for n in range(3)} == {"dead"}
+    async with services.db.sessions() as session:
+        chat = await subscribers_store.get_subscriber(session, chat_id=21)
+    assert chat is not None and not chat.active
+    assert {c for _, c in [(r, r) for r in services.rulebook.rules_of(21)]} == set()
+    assert services.rulebook.rules_of(22)
+
+
+async def test_transient_errors_are_retried_with_backoff(
+    services: Services, sender: Sender, fake_telegram: FakeTelegramAPI
+) -> None:
+    fake_telegram.add_fault(Fault.server_error(502, "Bad Gateway"), method="sendMessage", times=1)
+    await queue(services, 31, "t1")
+    await sender.drain_once()
+    async with services.db.sessions() as session:
+        [row] = (await session.execute(select(OutboxRow))).scalars().all()
+    assert row.status == "pending" and row.attempts == 1
+    assert row.next_attempt_at > utc_now()  # backoff, not an immediate retry
+    # Jump the row's time forward rather than sleeping through the backoff.
+    async with services.db.sessions() as session, session.begin():
+        await session.execute(
+            OutboxRow.__table__.update().values(next_attempt_at=utc_now() - timedelta(seconds=1))
+        )
+    await drain(sender)
+    assert texts(fake_telegram, 31) == ["message t1"]
+
+
+async def test_permanent_bad_requests_fail_and_not_modified_counts_as_sent(
+    services: Services, sender: Sender, fake_telegram: FakeTelegramAPI
+) -> None:
+    fake_telegram.add_fault(Fault.bad_request("can't parse entities"), chat_id=41, times=1)
+    await queue(services, 41, "bad")
+    fake_telegram.add_fault(Fault.not_modified(), chat_id=42, times=1)
+    await queue(services, 42, "same")
+    await drain(sender)
+    status = await statuses(services)
+    assert status == {"bad": "failed", "same": "sent"}
+    assert len(fake_telegram.calls_to("sendMessage")) == 2  # neither retried
+
+
+async def test_a_migrated_group_moves_with_its_rules_and_gets_the_message(
+    services: Services, sender: Sender, fake_telegram: FakeTelegramAPI
+) -> None:
+    await subscribe(services, -51, "power outage in Kyiv")
+    fake_telegram.migrate_chat(-51, -1000051)
+    await queue(services, -51, "m1")
+    await drain(sender)
+    assert texts(fake_telegram, -1000051) == ["message m1"]
+    async with services.db.sessions() as session:
+        assert await subscribers_store.get_subscriber(session, chat_id=-51) is None
+        moved = await subscribers_store.get_subscriber(session, chat_id=-1000051)
+    assert moved is not None and moved.kind == "supergroup"
+    assert services.rulebook.rules_of(-1000051) and not services.rulebook.rules_of(-51)
+
+
+async def test_a_crash_mid_delivery_loses_nothing_and_repeats_at_most_one_per_chat(
+    services: Services, fake_telegram: FakeTelegramAPI
+) -> None:
+    chats = list(range(200, 230))
+    for chat in chats:
+        for n in range(2):
+            await queue(services, chat, f"{chat}-{n}")
+    async with bot_for(fake_telegram) as bot:
+        first = Sender(services, bot)
+        # "Crash": claim a batch, send part of it, and never record the outcome.
+        async with services.db.sessions() as session, session.begin():
+            claimed = await outbox.claim_batch(session, now=utc_now(), limit=10)
+        for message in claimed[:5]:
+            await bot.send_message(message.chat_id, message.payload["text"])
+        second = Sender(services, bot)
+        assert await second.recover() == 10
+        await drain(second)
+        del first
+
+    per_chat = {chat: Counter(texts(fake_telegram, chat)) for chat in chats}
+    for chat, counts in per_chat.items():
+        assert set(counts) == {f"message {chat}-0", f"message {chat}-1"}, chat
+        assert sum(counts.values()) - 2 <= 1, counts
+    assert sum(sum(c.values()) for c in per_chat.values()) == 2 * len(chats) + 5
