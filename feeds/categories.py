@@ -72,7 +72,7 @@ _SUPPLY_THEN_LOSS = re.compile(
 )
 # Words that are an outage by themselves.
 _POWER_ALONE = re.compile(
-    r"\bblack-?outs?\b|\boutages?\b|\bpower cuts?\b|\brolling cuts\b|de-?energi[sz]"
+    r"\b(?:black-?outs?\b|\boutages?\b|\bpower cuts?\b|\brolling cuts\b|de-?energi[sz]"
     r"|\b(?:plung|left|leav|thrown|throw|sank|sink|remain|out of|pull\w* \w+ out of)\w* (?:[\w']+ ){0,5}?"
     r"(?:in|into|of)? ?(?:the )?dark(?:ness)?\b"
     rf"|знеструм{_W}|блекаут{_W}|блэкаут{_W}|обесточ{_W}"
@@ -81,11 +81,11 @@ _POWER_ALONE = re.compile(
     rf"|графік{_W} (?:\w+ )?(?:відключен|вимкнен|погодинн|стабілізац){_W}"
     rf"|график{_W} (?:\w+ )?(?:отключен|почасов|стабилизац){_W}"
     rf"|(?:аварійн|екстрен|погодинн|планов|стабілізаційн){_W} (?:\w+ )?(?:відключен|вимкнен){_W}"
-    rf"|(?:аварийн|экстренн|почасов|планов|стабилизационн){_W} (?:\w+ )?отключен{_W}"
+    rf"|(?:аварийн|экстренн|почасов|планов|стабилизационн){_W} (?:\w+ )?отключен{_W})"
 )
 _HEAT_ALONE = re.compile(
-    rf"\bunheated\b|\bcold radiators\b|не опалю{_W}|не отаплива{_W}|не гріють|не греют"
-    rf"|тепло (?:\w+ ){{0,2}}?(?:почнуть|будуть|стали) відключ{_W}"
+    rf"\b(?:unheated\b|\bcold radiators\b|не опалю{_W}|не отаплива{_W}|не гріють|не греют"
+    rf"|тепло (?:\w+ ){{0,2}}?(?:почнуть|будуть|стали) відключ{_W})"
 )
 _HYPOTHETICAL = re.compile(
     r"\b(?:may|could|might|can|would)\s(?:[\w']+\s){0,3}$"
@@ -118,14 +118,14 @@ _RESTORED_WHAT = re.compile(
 )
 _RESTORATION_ALONE = re.compile(rf"заживил{_W}|заживлен{_W}|перепідключ{_W}|переподключ{_W}|запитал{_W}")
 _NOT_RESTORED = re.compile(
-    r"(?:\bnot|n't|\byet to|\bto be|\bwill be|\bcould be|\bshould be|\bmay be|\bmight be"
-    r"|\bexpected to be|\buntil|\bbefore)\s(?:(?:yet|been|fully|be)\s)*(?:restored|reconnected|back)"
+    r"(?:\b(?:not|yet to|to be|will be|could be|should be|may be|might be"
+    r"|expected to be|until|before)|n't)\s(?:(?:yet|been|fully|be)\s)*(?:restored|reconnected|back)"
     r"|\bне (?:\w+ )?(?:повернул|відновил|заживил|восстановил|вернул|подключил)"
 )
 
 # --- cold
 _COLD = re.compile(
-    r"\bfreezing (?:temperature|weather|cold|winter|condition|homes?|apartment|flat|night|rain)s?"
+    r"\b(?:freezing (?:temperature|weather|cold|winter|condition|homes?|apartment|flat|night|rain)s?"
     r"|\b(?:in|amid|into|through|are|were|is|people|residents) freezing\b"
     r"|\bfreezing (?:residents|people|ukrainians|kyiv|capital|city|homes|flats)\b|\bfreez(?:e|ing) to death"
     r"|\bsub-?zero\b|\bbelow (?:zero|freezing)\b|\bfrosts?\b|\bcold (?:snap|spell|weather|temperature"
@@ -137,7 +137,7 @@ _COLD = re.compile(
     rf"|метел[ьи]|вьюг{_W}|мерзн{_W}|замерза{_W}|замерзл{_W}|пункт{_W} обігрів{_W}|пункт{_W} обогрев{_W}"
     rf"|пункт{_W} незламност{_W}|мінусов{_W} температур{_W}|минусов{_W} температур{_W}|нижче нуля"
     rf"|ниже нуля|зігріт{_W}|зігріва{_W}|гріються|греются|греться|согре{_W}|выстуж{_W}|вистуд{_W}"
-    rf"|вистиг{_W}|остыл{_W}|охолол{_W}|льодян{_W} дощ|ледян{_W} дожд{_W}"
+    rf"|вистиг{_W}|остыл{_W}|охолол{_W}|льодян{_W} дощ|ледян{_W} дожд{_W})"
 )
 _NOT_COLD = re.compile(
     r"cold war|cold-blooded|cold blood|cold feet|cold call|cold shoulder|frosty reception"
@@ -189,25 +189,31 @@ _ATTACK_CAUSE = re.compile(
 )
 # Threats, warnings, questions and plans are not attacks that happened.
 _NOT_ATTACK = re.compile(
-    r"\bwarn|\bthreat|\bcould\b|\bwould\b|\bmay\b|\bmight\b|\bplan(?:s|ned|ning)?\b|\bpossible\b|\bfear"
-    r"|\bendanger|\bprepar|попереджа|загроз|\bможе\b|\bможуть\b|\bплану\w*|\bчи\b|тиме\b"
-    r"|тимуть\b|предупрежда|угроз|\bможет\b|\bмогут\b|\bпланиру\w*|\bготу\w*|\bготовит\w*"
+    r"\b(?:warn|threat|could\b|would\b|may\b|might\b|plan(?:s|ned|ning)?\b|possible\b|fear"
+    r"|endanger|prepar|попереджа|загроз|може\b|можуть\b|плану|чи\b|предупрежда|угроз|может\b"
+    r"|могут\b|планиру|готу|готовит)|тиме\b|тимуть\b"
 )
 # Every category needs one of these stems in its sentence (a supply, an outage word, a cold
 # word, an energy target, a restoration): sentences without one are skipped, which keeps
 # long articles cheap.
 _TRIGGER = re.compile(
-    r"\b(?:power|electr|light|grid|heat|radiator|water|blackout|black-out|outage|de-?energ|dark"
-    r"|freez|frost|sub-?zero|below|cold|snow|blizzard|icy|sleet|warm|energy|substation|thermal"
-    r"|hydro|chp|transformer|nuclear|gas|boiler|restor|reconnect|consumer|household|home|customer"
-    r"|supp|світл|електр|живлен|напруг|енерг|свет|электр|энерг|тепл|опал|гаряч|горяч|вод|отоплен"
-    r"|знеструм|блекаут|блэкаут|обесточ|темряв|тьм|темнот|графік|график|відключ|отключ|вимкн|мороз"
+    # supplies and outage words
+    r"\b(?:(?P<s>power|electr|light|grid|heat|radiator|water|blackout|black-out|outage|de-?energ"
+    r"|dark|світл|електр|живлен|напруг|енергопост|енергожив|свет|электр|энергоснаб|тепл|опал|гаряч"
+    r"|горяч|вод|отоплен|знеструм|блекаут|блэкаут|обесточ|темряв|тьм|темнот|графік|график|відключ"
+    r"|отключ|вимкн)"
+    # cold
+    r"|(?P<c>freez|frost|sub-?zero|below|cold|snow|blizzard|icy|sleet|keep|stay|warming|мороз"
     r"|похолод|холод|заморозк|сніг|снег|сніж|снеж|хуртовин|завірюх|заметіл|ожеледиц|гололед|метел"
-    r"|вьюг|мерзн|замерз|обігрів|обогрев|незламност|мінусов|минусов|нуля|зігр|гріють|гре|согре"
-    r"|выстуж|вистуд|вистиг|остыл|охолол|льодян|ледян|підстанц|подстанц|тец|тэц|тес|тэс|гес|гэс"
-    r"|котельн|газ|нафтогаз|нефтегаз|лэп|ліні|об'єкт|объект|критичн|критическ|critical|інфраструкт"
-    r"|инфраструкт|infrastruct|заживл|заживил|перепідключ|переподключ|запитал|абонент|споживач"
-    r"|потребител|домівк|осел|родин|семей|постачан|снабжен)"
+    r"|вьюг|мерзн|замерз|пункт|мінусов|минусов|нижче|ниже|зігр|гріють|грею|грет|согре|выстуж"
+    r"|вистуд|вистиг|остыл|охолол|льодян|ледян)"
+    # energy targets
+    r"|(?P<t>energy|substation|thermal|hydro|chp|transformer|nuclear|gas|boiler|heating|енерг"
+    r"|энерг|підстанц|подстанц|тец|тэц|тес|тэс|гес|гэс|котельн|газ|нафтогаз|нефтегаз|лэп|ліні"
+    r"|об'єкт|объект|критичн|критическ|critical|тепло|теплоэлектро|тепломереж|теплосет"
+    r"|електростанц|электростанц|електромереж|электросет|powerplant)"
+    # restoration without a supply word
+    r"|(?P<r>заживл|заживил|перепідключ|переподключ|запитал))"
 )
 _SENTENCES = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
 _CLAUSE = re.compile(r",\s|;\s|\s(?:but|while|whereas|але|однак|проте|а|но|однако|тоді як)\s")
@@ -277,20 +283,24 @@ def _attack(sentence: str, outages: set[Category]) -> bool:
     return _ENERGY_WAR.search(sentence) is not None
 
 
-def _read_sentence(sentence: str) -> set[Category]:
+def _read_sentence(sentence: str, groups: set[str]) -> set[Category]:
+    """The categories one sentence reports; `groups` are the trigger kinds it holds."""
     found: set[Category] = set()
-    negated = _NOT_OUTAGE.search(sentence) is not None
-    clauses = _CLAUSE.split(sentence) if _RESTORED.search(sentence) else [sentence]
     outages: set[Category] = set()
-    for clause in clauses:
-        if _restored(clause):
-            found.add(Category.RESTORATION)
-        elif not negated:
-            outages |= _outages(clause)
-    found |= outages
-    if _attack(sentence, outages) and _NOT_ATTACK.search(sentence) is None:
-        found.add(Category.ENERGY_ATTACK)
-    if _COLD.search(sentence) and not _NOT_COLD.search(sentence):
+    if "s" in groups or "r" in groups:
+        negated = _NOT_OUTAGE.search(sentence) is not None
+        clauses = _CLAUSE.split(sentence) if _RESTORED.search(sentence) else [sentence]
+        for clause in clauses:
+            if _restored(clause):
+                found.add(Category.RESTORATION)
+            elif not negated:
+                outages |= _outages(clause)
+        found |= outages
+    # Supply words double as targets ("power grid", "heating pipeline").
+    if ("t" in groups or "s" in groups) and _attack(sentence, outages):
+        if _NOT_ATTACK.search(sentence) is None:
+            found.add(Category.ENERGY_ATTACK)
+    if "c" in groups and _COLD.search(sentence) and not _NOT_COLD.search(sentence):
         found.add(Category.COLD)
     return found
 
@@ -302,17 +312,21 @@ def find_categories(text: str, *, temperatures: tuple[float, ...] = ()) -> froze
     keep "похолодання до +14" from counting as cold.
     """
     found: set[Category] = set()
-    triggers = [m.start() for m in _TRIGGER.finditer(text)]
+    triggers = [(m.start(), m.lastgroup or "") for m in _TRIGGER.finditer(text)]
     if not triggers:
         return frozenset()
     i = 0
     for m in _SENTENCES.finditer(text):
-        while i < len(triggers) and triggers[i] < m.start():
+        while i < len(triggers) and triggers[i][0] < m.start():
             i += 1
         if i == len(triggers):
             break
-        if triggers[i] < m.end():
-            found |= _read_sentence(m.group())
+        groups: set[str] = set()
+        while i < len(triggers) and triggers[i][0] < m.end():
+            groups.add(triggers[i][1])
+            i += 1
+        if groups:
+            found |= _read_sentence(m.group(), groups)
     if temperatures:
         if min(temperatures) < 0:
             found.add(Category.COLD)

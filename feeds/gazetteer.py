@@ -22,10 +22,8 @@ LEVELS = ("country", "oblast", "raion", "hromada", "city", "town")
 _LEVEL_RANK = {"country": 0, "oblast": 1, "city": 2, "raion": 3, "hromada": 4, "town": 5}
 
 # Same-length normalisation, so offsets in the normalised text are offsets in the original.
-_NORMALISE = str.maketrans(
-    {"’": "'", "ʼ": "'", "`": "'", "‘": "'", "ё": "е", "Ё": "е", "‐": "-", "‑": "-",
-     "‒": "-", "\u00a0": " "}
-)  # fmt: skip
+_NORMALISE = (("’", "'"), ("ʼ", "'"), ("`", "'"), ("‘", "'"), ("ё", "е"), ("‐", "-"),
+              ("‑", "-"), ("‒", "-"), ("\u00a0", " "))  # fmt: skip
 
 _OBLAST_NOUNS = re.compile(
     r"\s+(?:область|області|областю|обл\.?|oblast|region|province|область|области|регіон|регион)$"
@@ -41,9 +39,13 @@ _QUALIFIER = re.compile(r"^(.*?)\s*\((.+)\)$")
 
 def normalise(text: str) -> str:
     """Lower-case `text` and unify apostrophes and dashes, keeping every offset."""
-    low = text.translate(_NORMALISE).lower()
+    low = text.lower()
     if len(low) != len(text):  # a few letters (e.g. "İ") lower-case to two characters
-        low = "".join(c.lower()[:1] for c in text.translate(_NORMALISE))
+        low = "".join(c.lower()[:1] for c in text)
+    # str.replace per character is several times faster than str.translate with a dict.
+    for old, new in _NORMALISE:
+        if old in low:
+            low = low.replace(old, new)
     return low
 
 

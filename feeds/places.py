@@ -29,6 +29,7 @@ _PREPOSITIONS = frozenset(
     "of outside around towards village town city"
     .split()
 )
+_UPPER_WORD_AFTER = re.compile(r"\s+[A-ZА-ЯІЇЄҐЁ]")
 _LOWER_WORD_AFTER = re.compile(r"\s+[a-zа-яіїєґё]")
 _STREET_BEFORE = re.compile(r"(?:вулиц\w*|вул\.|просп\w*|провул\w*|бульвар\w*|площ\w*|"
                             r"улиц\w*|ул\.|street|avenue|st\.)\s+(?:[^\W\d_]+\s+)?$")
@@ -61,7 +62,13 @@ _METONYMY_POSSESSIVE = re.compile(
 _METONYMY_BEFORE = re.compile(
     r"(?:officials|authorities|government|leaders|diplomats|moscow|москва|москвою|москвой)"
     r"\s+(?:in|and|і|и|та)\s+$|(?:between|between moscow and|and moscow|"
-    r"москвою і|москвой и|між|между)\s+$"
+    r"москвою і|москвой и|між|между)\s+$|"
+    # aid to the state, pressure on the state: "jets to Kyiv", "допомоги Києву"
+    r"(?:aid|support|weapons|jets|arms|pressure|loans?|assistance|supplies|deliveries|"
+    r"ammunition|missiles|tanks)\s+(?:to|for|on)\s+$|"
+    r"(?:допомог\w*|підтримк\w*|зброї|зброю|тиск\w*(?: на)?|кредит\w*|позиці\w*|"
+    r"пріоритет\w*|партнер\w*|лояльн\w*(?: до)?|помощ\w*|поддержк\w*|оружи\w*|"
+    r"давлени\w*(?: на)?|позици\w*|приоритет\w*)\s+$"
 )
 _METONYMY_PAIR = re.compile(r"^\s*(?:and|і|и|та|-)\s*(?:moscow|москв)")
 _SURNAME_AFTER = re.compile(r"\s+[A-ZА-ЯІЇЄҐ][a-zа-яіїєґ']+")
@@ -136,6 +143,10 @@ def find_places(text: str, *, language: str | None = None) -> tuple[PlaceMention
             continue
         if _is_metonymy(low, hit):
             state_named = True  # "Kyiv says": Ukraine the state
+            continue
+        if any(kind == "K" for _, kind in hit.entries):
+            if not _UPPER_WORD_AFTER.match(text, hit.end):
+                found.setdefault("UA80", (surface, "K"))
             continue
         fixed = [pid for pid, kind in hit.entries if kind in "OF"]
         if fixed:
@@ -364,11 +375,12 @@ def _is_city_district(gazetteer: Gazetteer, low: str, end: int) -> bool:
 
 def _following_noun(low: str, end: int) -> str | None:
     """ "oblast", "raion", "hromada", "city" or None: what the adjective ending at `end` is."""
-    for count, match in enumerate(_TOKEN.finditer(low, end, min(len(low), end + 120))):
+    # Lists of adjectives may be long: "у Київській, Донецькій, ... та Одеській областях".
+    for count, match in enumerate(_TOKEN.finditer(low, end, min(len(low), end + 400))):
         token = match.group()
         if token in "()":
             continue
-        if count > 8 or not token[0].isalnum():
+        if count > 40 or not token[0].isalnum():
             return None
         if token.startswith(_OBLAST_WORDS) or token in _OBLAST_ABBREVIATIONS:
             return "oblast"

@@ -45,6 +45,8 @@ class SourceState:
     source: Source
     validators: Validators = field(default_factory=Validators)
     consecutive_failures: int = 0
+    # The feed's last <ttl>, so that a 304 (nothing parsed) still honours it.
+    ttl_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,15 +244,21 @@ def _succeeded(
     policy: PollPolicy,
     now: datetime,
 ) -> PollOutcome:
+    ttl_seconds = parsed.ttl_seconds if parsed else state.ttl_seconds
     return PollOutcome(
-        state=SourceState(source=source, validators=result.validators, consecutive_failures=0),
+        state=SourceState(
+            source=source,
+            validators=result.validators,
+            consecutive_failures=0,
+            ttl_seconds=ttl_seconds,
+        ),
         items=parsed.items if parsed else (),
         not_modified=parsed is None,
         problems=parsed.problems if parsed else (),
         next_poll_at=next_poll_at(
             now=now,
             interval=_interval(source, policy),
-            ttl_seconds=parsed.ttl_seconds if parsed else None,
+            ttl_seconds=ttl_seconds,
             cache_control=result.headers.get("cache-control"),
             expires=result.headers.get("expires"),
             min_interval=policy.min_interval,

@@ -2,13 +2,20 @@
 
 An item joins the open story it scores best against, when the score reaches the threshold:
 
-    score = title similarity (weighted term overlap, see `rules.similarity`)
+    score = title similarity: the mean, over the story's recent titles, of the weighted term
+            overlap with each (see `rules.similarity`; a title sharing fewer than two terms
+            scores 0, round-up headlines are never matched on terms); a near copy of any
+            of them (syndicated wording) scores its character ratio instead
           + PLACE_BONUS  when both name overlapping specific places (finer than "Ukraine")
           + FACTS_BONUS  when, besides, they share a category (or the item restores what the
                          story reports cut) - enough on its own, so a Ukrainian and an English
                          report of the same outage in the same place join
 
-Never joined: items more than `window` away from the story in time, items whose specific places
+Average rather than best link, so a story does not drift from event to event one shared phrase
+at a time (measured with `python -m bot eval-stories FILE --sweep --ablation`).
+
+Never joined: items more than `window` away from the story in time or more than `max_span`
+after its first item, items whose specific places
 all differ from the story's (Kyiv and Kharkiv on the same day stay two stories), and outage
 news published after a story was resolved (a new cut is a new event). Open stories are indexed
 by title term and oblast, and expire once the newest item seen is `window` past their last one,

@@ -1,30 +1,33 @@
 """`RuleIndex`: the rules a story satisfies, without looking at rules that cannot match it.
 
-Each rule is filed under one selective key, and a story looks up only the keys it could match:
+Each rule is filed under selective keys, and a story looks up only the keys it could match:
 - rules with required keywords under one word of their first keyword (the story's words are a
-  set, so a lookup per distinct word of the story finds them);
-- otherwise under every (category or "any", place or "anywhere") pair of the rule; a story looks
-  up its categories (and "any") times the areas containing its places (and "anywhere");
+  set, so one lookup per distinct word of the story finds them), checked with `Rule.matches`;
+- otherwise under every (category or "any", place or "anywhere") pair of the rule: a story looks
+  up its categories (and "any") times the areas containing its places (and "anywhere"). Such a
+  bucket proves category and place, so only the rest of the rule ("facts": thresholds, outlets,
+  excluded words) is checked, once per distinct facts: rules of a bucket are grouped by them;
 - otherwise under each outlet they ask for; the rest (thresholds only) are always candidates.
-The candidates are then checked with `Rule.matches`, so the result equals the plain loop, except
-rules that ask only for categories and places: a (category, place) bucket the story looks up
-already proves those two, so such rules join the result without a check ("pure" buckets).
+So the result equals the plain loop over `Rule.matches` (a differential test checks it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Hashable, Iterator
 
 from feeds.models import Category, place_ancestors
 from rules.keywords import fold, keyword_words, text_words
 from rules.models import Story
-from rules.rule import Rule, story_text
+from rules.rule import Delivery, Rule, story_text
 
-_ANY = None  # "any category" / "anywhere" in the composite keys
+_ANY = None  # "any category" / "anywhere" in the (category, place) keys
 _STANDARD_ID_LENGTHS = frozenset({2, 4, 6, 9, 12})  # the cuts `place_ancestors` walks
+_NO_FACTS = Rule()
 
-_Key = tuple[str, Hashable]
+_WhereKey = tuple[Category | None, str | None]
+_OtherKey = tuple[str, Hashable]
 
 
 class RuleIndex:
@@ -32,8 +35,10 @@ class RuleIndex:
 
     def __init__(self) -> None:
         self._rules: dict[int, Rule] = {}
-        self._keys: dict[int, list[_Key]] = {}
-        self._buckets: dict[_Key, set[int]] = defaultdict(set)
+        # (category, place) -> facts -> rule ids
+        self._where: dict[_WhereKey, dict[Rule, set[int]]] = {}
+        # ("kw", word) / ("src", outlet) / ("all", None) -> rule ids, checked in full
+        self._other: dict[_OtherKey, set[int]] = {}
         # Place ids of unusual length in rules (not a cut of `place_ancestors`), by length,
         # so a story also looks up those prefixes of its places and misses nothing.
         self._odd_place_lengths: dict[int, int] = defaultdict(int)
@@ -53,11 +58,13 @@ class RuleIndex:
     def add(self, rule_id: int, rule: Rule) -> None:
         """Index `rule` under `rule_id`, replacing any rule with that id."""
         self.remove(rule_id)
-        keys = _keys(rule)
-        for key in keys:
-            self._buckets[key].add(rule_id)
         self._rules[rule_id] = rule
-        self._keys[rule_id] = keys
+        where_keys, other_keys = _keys(rule)
+        facts = _facts(rule)
+        for where_key in where_keys:
+            self._where.setdefault(where_key, {}).setdefault(facts, set()).add(rule_id)
+        for other_key in other_keys:
+            self._other.setdefault(other_key, set()).add(rule_id)
         for place in rule.places:
             if len(place) not in _STANDARD_ID_LENGTHS:
                 self._odd_place_lengths[len(place)] += 1
@@ -67,11 +74,20 @@ class RuleIndex:
         rule = self._rules.pop(rule_id, None)
         if rule is None:
             return False
-        for key in self._keys.pop(rule_id):
-            bucket = self._buckets[key]
+        where_keys, other_keys = _keys(rule)
+        facts = _facts(rule)
+        for where_key in where_keys:
+            groups = self._where[where_key]
+            groups[facts].discard(rule_id)
+            if not groups[facts]:
+                del groups[facts]
+                if not groups:
+                    del self._where[where_key]
+        for other_key in other_keys:
+            bucket = self._other[other_key]
             bucket.discard(rule_id)
             if not bucket:
-                del self._buckets[key]
+                del self._other[other_key]
         for place in rule.places:
             if len(place) not in _STANDARD_ID_LENGTHS:
                 self._odd_place_lengths[len(place)] -= 1
@@ -80,47 +96,55 @@ class RuleIndex:
         return True
 
     def candidates(self, story: Story) -> set[int]:
-        """Ids of the rules that might match `story` (a superset of `match`)."""
-        to_check, pure = self._collect(story)
-        return to_check | pure
+        """Ids of the rules the index looks at for `story` (a superset of `match`)."""
+        found = self._full_check_candidates(story)
+        for groups in self._where_groups(story):
+            for ids in groups.values():
+                found |= ids
+        return found
 
     def match(self, story: Story) -> set[int]:
         """Ids of the rules that `story` satisfies."""
-        to_check, matched = self._collect(story)
+        matched: set[int] = set()
+        verdicts: dict[Rule, bool] = {_NO_FACTS: True}  # facts -> held, once per story
+        for groups in self._where_groups(story):
+            for facts, ids in groups.items():
+                held = verdicts.get(facts)
+                if held is None:
+                    held = verdicts[facts] = facts.matches_facts(story)
+                if held:
+                    matched |= ids
         rules = self._rules
-        matched.update(rule_id for rule_id in to_check if rules[rule_id].matches(story))
+        matched.update(i for i in self._full_check_candidates(story) if rules[i].matches(story))
         return matched
 
-    def _collect(self, story: Story) -> tuple[set[int], set[int]]:
-        """(rules to check with `Rule.matches`, rules that match by their bucket alone)."""
-        buckets = self._buckets
-        to_check: set[int] = set()
-        pure: set[int] = set()
+    def _where_groups(self, story: Story) -> Iterator[dict[Rule, set[int]]]:
+        where = self._where
         areas = self._areas(story)
         for category in (*story.categories, _ANY):
             for area in areas:
-                key = (category, area)
-                bucket = buckets.get(("cp", key))
-                if bucket:
-                    to_check |= bucket
-                bucket = buckets.get(("pure", key))
-                if bucket:
-                    pure |= bucket
+                groups = where.get((category, area))
+                if groups:
+                    yield groups
+
+    def _full_check_candidates(self, story: Story) -> set[int]:
+        other = self._other
+        found: set[int] = set()
         _, story_words = text_words(story_text(story))
         for word in story_words:
-            bucket = buckets.get(("kw", word))
+            bucket = other.get(("kw", word))
             if bucket:
-                to_check |= bucket
+                found |= bucket
         for source in story.sources:
-            bucket = buckets.get(("src", fold(source)))
+            bucket = other.get(("src", fold(source)))
             if bucket:
-                to_check |= bucket
-        always = buckets.get(("all", None))
-        if always:
-            to_check |= always
-        return to_check, pure
+                found |= bucket
+        bucket = other.get(("all", None))
+        if bucket:
+            found |= bucket
+        return found
 
-    def _areas(self, story: Story) -> list[str | None]:
+    def _areas(self, story: Story) -> set[str | None]:
         areas: set[str | None] = {_ANY}
         for place_id in story.place_ids:
             areas.update(place_ancestors(place_id))
@@ -128,25 +152,28 @@ class RuleIndex:
             for length in self._odd_place_lengths:
                 if length <= len(place_id):
                     areas.add(place_id[:length])
-        return list(areas)
+        return areas
 
 
-def _keys(rule: Rule) -> list[_Key]:
-    """The bucket keys `rule` is filed under (see the module docstring)."""
+def _facts(rule: Rule) -> Rule:
+    """`rule` without its category, place and delivery: what a (category, place) bucket
+    leaves to check."""
+    return dataclasses.replace(
+        rule, categories=frozenset(), places=frozenset(), delivery=Delivery.INSTANT
+    )
+
+
+def _keys(rule: Rule) -> tuple[list[_WhereKey], list[_OtherKey]]:
+    """The keys `rule` is filed under (see the module docstring)."""
     if rule.keywords:
         # The longest word of the first keyword: long words are the rarest.
         words = keyword_words(rule.keywords[0])
         if words:
-            return [("kw", max(words, key=len))]
+            return [], [("kw", max(words, key=len))]
     if rule.categories or rule.places:
         categories: tuple[Category | None, ...] = tuple(rule.categories) or (_ANY,)
         places: tuple[str | None, ...] = tuple(rule.places) or (_ANY,)
-        # Categories and places are proven by the bucket; anything else needs a check.
-        only_where = rule == Rule(
-            categories=rule.categories, places=rule.places, delivery=rule.delivery
-        )
-        kind = "pure" if only_where else "cp"
-        return [(kind, (c, p)) for c in categories for p in places]
+        return [(c, p) for c in categories for p in places], []
     if rule.sources:
-        return [("src", name) for name in {fold(s) for s in rule.sources}]
-    return [("all", None)]
+        return [], [("src", name) for name in {fold(s) for s in rule.sources}]
+    return [], [("all", None)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from feeds.models import Category, Severity, place_within
@@ -57,12 +58,18 @@ class Rule:
 
     def matches(self, story: Story) -> bool:
         """True when `story` satisfies every condition of this rule (cheap checks first)."""
+        return self.matches_where(story) and self.matches_facts(story)
+
+    def matches_where(self, story: Story) -> bool:
+        """The category and place conditions alone."""
         if self.categories and not (self.categories & story.categories):
             return False
-        if self.places and not any(
+        return not self.places or any(
             place_within(p, area) for p in story.place_ids for area in self.places
-        ):
-            return False
+        )
+
+    def matches_facts(self, story: Story) -> bool:
+        """Every condition but category and place: thresholds, outlets, keywords."""
         if self.max_temp_c is not None or self.min_temp_c is not None:
             coldest = story.coldest_c
             if coldest is None:
@@ -78,11 +85,11 @@ class Rule:
         if self.min_severity is not None and story.severity < self.min_severity:
             return False
         if self.sources:
-            wanted = {fold(s) for s in self.sources}
+            wanted = _folded(self.sources)
             if not any(fold(s) in wanted for s in story.sources):
                 return False
         if self.exclude_sources and story.sources:
-            unwanted = {fold(s) for s in self.exclude_sources}
+            unwanted = _folded(self.exclude_sources)
             if all(fold(s) in unwanted for s in story.sources):
                 return False
         if self.keywords or self.exclude_keywords:
@@ -193,6 +200,11 @@ class Rule:
             )
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise RuleDataError(f"not a stored rule: {exc}") from exc
+
+
+@lru_cache(maxsize=4096)
+def _folded(names: frozenset[str]) -> frozenset[str]:
+    return frozenset(fold(name) for name in names)
 
 
 def _optional_float(value: Any) -> float | None:

@@ -4,8 +4,8 @@ Terms are words minus stop words, English ones stripped of inflection ("strikes"
 -> "strik"), spelling and transliteration variants folded ("Kiev" -> "kyiv", "Zelenskiy" ->
 "zelensky"), then cut to a short prefix (a crude stem that also works for inflected Ukrainian
 and Russian). Weights come from how common a term is among the headlines seen so far
-(`TermStats`), so "attack" weighs little and "Oreshnik" a lot; words every headline of this
-beat carries ("Ukraine", "Russia", "war") are not terms at all (`DOMAIN_STOPWORDS`).
+(`TermStats`), so "Ukraine" or "attack" weigh little and "Oreshnik" a lot (`DOMAIN_STOPWORDS`,
+which drops such words outright, is an option that measured worse).
 """
 
 from __future__ import annotations
@@ -157,10 +157,13 @@ def title_terms(
     source_name: str | None = None,
     *,
     stem: bool = True,
-    domain_stopwords: bool = True,
+    domain_stopwords: bool = False,
 ) -> frozenset[str]:
-    """The content terms of a headline: normalised words minus stop words (and, unless turned
-    off, domain stop words), variants folded, English inflection stripped, cut to a stem."""
+    """The content terms of a headline: normalised words minus stop words (and, when asked,
+    domain stop words), variants folded, English inflection stripped, cut to a stem.
+
+    Domain stop words are off by default: measured on the Google News reference they cost
+    recall for no precision, as inverse-frequency weights already make them light."""
     terms = set()
     for word in normalise_title(title, source_name).split():
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):

@@ -36,6 +36,7 @@ import pymorphy3
 #   p  a person's name too ("Володимир"): only right after a preposition
 #   c  an adjective-like case form ("Покровському"): only right after a preposition
 #   L  for lookup of typed names only, never matched in running text
+#   K  "у столиці": Kyiv, unless a capitalised word (another country) follows
 #   S  stop phrase: a longer match that hides the place inside it ("Kyiv Independent")
 # A lower-case kind ("n") marks a name that is also a common word: capital letter AND not
 # sentence-initial (unless it is an oblast centre).
@@ -206,6 +207,9 @@ FIXED: dict[str, str] = {
     "kakhovka dam": "UA65", "kakhovka reservoir": "UA65", "каховська гес": "UA65",
     "каховської гес": "UA65", "каховской гэс": "UA65", "kakhovka hydroelectric": "UA65",
 }  # fmt: skip
+# "у столиці" means Kyiv in Ukrainian news, unless a country follows ("у столиці Польщі").
+CAPITAL = ["у столиці", "в столиці", "у столицю", "в столицю", "в столице", "в столицу",
+           "столичні", "столичних", "столичные", "столичных"]  # fmt: skip
 DEMONYMS: dict[str, list[str]] = {
     "UA80": ["кияни", "киянин", "киянка", "киевляне", "киевлянин", "киевлянка"],
     "UA51": ["одесити", "одесит", "одеситка", "одесситы", "одессит", "одесситка"],
@@ -493,6 +497,15 @@ class Builder:
             common = common and self.inf.is_common_word(form, lemmas, lang)
             self.add(form, place_id, "n" if common else "N")
 
+    def check_oblast_codes(self, index_ts: Path) -> None:
+        """The OCHA oblast index and the KATOTTG codifier must agree on the admin-1 codes."""
+        text = index_ts.read_text(encoding="utf-8")
+        block = text[text.index("oblastByISO = Object.freeze") :]
+        ocha = set(re.findall(r"'(UA\d\d)'", block[: block.index("})")]))
+        katottg = {u["id"] for u in self.units if u["cat"] in ("O", "K")}
+        if ocha != katottg or ocha != set(OBLASTS):
+            raise SystemExit(f"oblast codes disagree: {sorted(ocha ^ katottg)}")
+
     def build(self) -> dict[str, object]:
         self._country()
         self._oblasts()
@@ -665,6 +678,8 @@ class Builder:
     def _fixed(self) -> None:
         for surface, pid in FIXED.items():
             self.add(surface, pid, "F")
+        for surface in CAPITAL:
+            self.add(surface, "UA80", "K")
         for pid, words in DEMONYMS.items():
             for w in words:
                 lang = "ru" if any(c in w for c in "ыэъ") or w.endswith(("не", "цы")) else "uk"
@@ -708,7 +723,9 @@ def main(argv: Iterable[str] | None = None) -> int:
         ),
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
-    data = Builder(Path(args.source)).build()
+    builder = Builder(Path(args.source))
+    builder.check_oblast_codes(Path(args.source) / "infoportal_oblastIndex.ts")
+    data = builder.build()
     raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     # mtime=0 keeps the file byte-identical when nothing changed.
     with open(args.out, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as fh:

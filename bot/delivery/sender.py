@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -96,6 +97,8 @@ class Sender:
         self.clock = clock
         self.idle_seconds = idle_seconds
         self._in_flight: set[int] = set()
+        # Chats that refused a message in this batch: their other rows are dropped unsent.
+        self._unreachable: set[int] = set()
         self._outcomes: list[_Outcome] = []
         # Message ids of alerts delivered but maybe not flushed yet, for edits right after.
         self._delivered: dict[tuple[int, str], int] = {}
@@ -162,6 +165,9 @@ class Sender:
                 progressed = False
                 for message in waiting:
                     chat = message.chat_id
+                    if chat in self._unreachable:
+                        self._outcomes.append(_Outcome(message, "forbidden", error="unreachable"))
+                        continue
                     if chat in self._in_flight or self.scheduler.chat_wait(chat) > 0:
                         deferred.append(message)
                         continue
@@ -192,6 +198,7 @@ class Sender:
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
             await self.flush()
+            self._unreachable.clear()
 
     def _next_chat_ready(self, waiting: list[OutboxMessage]) -> float:
         waits = [self.scheduler.chat_wait(m.chat_id) for m in waiting]
@@ -213,6 +220,8 @@ class Sender:
         finally:
             self._in_flight.discard(message.chat_id)
             gate.release()
+        if outcome.status == "forbidden":
+            self._unreachable.add(message.chat_id)
         self._outcomes.append(outcome)
         if len(self._outcomes) >= 500:
             await self.flush()
@@ -245,7 +254,9 @@ class Sender:
                 self._delivered[(message.chat_id, payload["story_id"])] = sent.message_id
             return _Outcome(message, "sent", message_id=sent.message_id)
         except RetryAfter as exc:
-            seconds = _seconds(exc.retry_after)
+            with warnings.catch_warnings():  # PTB 22 warns that the type will change
+                warnings.simplefilter("ignore")
+                seconds = _seconds(exc.retry_after)
             self.scheduler.pause(seconds)
             self.services.metrics.retry_after.inc()
             return _Outcome(message, "release", delay=seconds, error=f"429: retry after {seconds}")

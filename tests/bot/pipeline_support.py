@@ -24,13 +24,11 @@ from tests.bot.storage import conftest as _storage
 from tests.fakes import FakeTelegramAPI
 
 # The storage tests' fixtures (a fresh migrated database per test, on SQLite and PostgreSQL),
-# for test modules to take with `from tests.bot.pipeline_support import *`.
-__all__ = ["database_url", "engine_name", "pg_server", "pg_template", "sqlite_template"]
-database_url = _storage.database_url
-engine_name = _storage.engine_name
-pg_server = _storage.pg_server
-pg_template = _storage.pg_template
-sqlite_template = _storage.sqlite_template
+# for test modules to take with `from tests.bot.pipeline_support import *`. Taken by type so
+# that fixtures added there later come along.
+_FIXTURE_TYPE = type(_storage.database_url)
+__all__ = [name for name, value in vars(_storage).items() if isinstance(value, _FIXTURE_TYPE)]
+globals().update({name: getattr(_storage, name) for name in __all__})
 
 
 def make_settings(api: FakeTelegramAPI, database_url: str, **overrides: Any) -> Settings:

@@ -197,10 +197,12 @@ async def test_a_crash_mid_delivery_loses_nothing_and_repeats_at_most_one_per_ch
             await queue(services, chat, f"{chat}-{n}")
     async with bot_for(fake_telegram) as bot:
         first = Sender(services, bot)
-        # "Crash": claim a batch, send part of it, and never record the outcome.
+        # "Crash": claim a batch and send part of it the way the sender does (one message
+        # per chat in flight), and never record the outcome.
         async with services.db.sessions() as session, session.begin():
             claimed = await outbox.claim_batch(session, now=utc_now(), limit=10)
-        for message in claimed[:5]:
+        first_per_chat = {m.chat_id: m for m in reversed(claimed)}
+        for message in list(first_per_chat.values())[:5]:
             await bot.send_message(message.chat_id, message.payload["text"])
         second = Sender(services, bot)
         assert await second.recover() == 10

@@ -89,7 +89,15 @@ async def test_ttl_and_cache_headers_shape_the_next_poll(
         client, _state(feed_server.url_for("/cc")), limits=test_limits, policy=POLICY, now=NOW
     )
     assert ttl.next_poll_at == NOW + timedelta(minutes=20)
+    assert ttl.state.ttl_seconds == 1200
     assert cache.next_poll_at == NOW + timedelta(minutes=30)
+
+    # A 304 parses nothing, but the TTL remembered from the last parse still applies.
+    feed_server.clear()
+    feed_server.expect_request("/ttl").respond_with_response(Response(status=304))
+    unchanged = await poll_source(client, ttl.state, limits=test_limits, policy=POLICY, now=NOW)
+    assert unchanged.not_modified
+    assert unchanged.next_poll_at == NOW + timedelta(minutes=20)
 
 
 async def test_source_interval_overrides_the_policy(
@@ -284,9 +292,10 @@ async def test_poll_many_caps_requests_per_host(
     elapsed = time.monotonic() - started
 
     assert all(o.ok for o in outcomes)
+    # Four at a time, never more: concurrent, and capped.
     assert counter.peak["127.0.0.1"] == 4
-    # 12 requests, 4 at a time, 0.15 s each: three waves, so clearly concurrent.
-    assert 0.4 < elapsed < 1.8
+    # 12 requests, 4 at a time, 0.15 s each: at least three waves.
+    assert elapsed > 0.4
 
 
 async def test_poll_many_caps_requests_globally(

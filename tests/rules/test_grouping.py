@@ -9,9 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.models import Category, Item, PlaceMention, Severity, Signals
-from rules.grouping import StoryGrouper, UpdateKind
+from rules.grouping import Matching, StoryGrouper, UpdateKind
 from rules.models import Story
-from rules.similarity import normalise_title, strip_publisher, title_similarity, title_terms
+from rules.similarity import (
+    english_stem,
+    is_roundup,
+    normalise_title,
+    strip_publisher,
+    title_similarity,
+    title_terms,
+)
 from rules.story_facts import (
     StoryDataError,
     places_conflict,
@@ -538,3 +545,108 @@ def test_every_item_ends_in_exactly_one_story(
     # Each item counted once, in one story: the stories' counts add up to the items added.
     assert sum(story.item_count for story in latest.values()) == added
     assert {s.id for s in grouper.open_stories} <= set(latest)
+
+
+# --- title matching (stemming, variants, round-ups, average link, span) ------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        pytest.param("strikes", "striking", id="plural-ing"),
+        pytest.param("killed", "kills", id="ed-s"),
+        pytest.param("cities", "city", id="ies"),
+        pytest.param("cutting", "cut", id="doubled"),
+        pytest.param("heating", "heat", id="ing"),
+    ],
+)
+def test_english_stem_joins_inflections(a: str, b: str) -> None:
+    assert english_stem(a) == english_stem(b)
+
+
+def test_english_stem_leaves_other_scripts_and_short_words() -> None:
+    assert english_stem("світла") == "світла"
+    assert english_stem("gas") == "gas"
+    assert english_stem("used") == "used"
+
+
+def test_name_and_spelling_variants_share_terms() -> None:
+    a = title_terms("Zelenskiy proposes Defence Minister Shmyhal for energy in Kiev")
+    b = title_terms("Zelensky proposes transferring defense minister to energy, Kyiv says")
+    assert {"zelens", "propos", "defens", "minist", "energy", "kyiv"} <= a & b
+
+
+def test_roundup_headlines_are_recognised() -> None:
+    assert is_roundup(normalise_title("Russia-Ukraine war: List of key events, day 1,431"))
+    assert is_roundup(normalise_title("Russian Offensive Campaign Assessment, January 24, 2026"))
+    assert not is_roundup(normalise_title("Ukraine war briefing: Kyiv struggles to stabilise grid"))
+
+
+def test_roundup_does_not_join_on_shared_words() -> None:
+    grouper = StoryGrouper()
+    first = grouper.add(item("Russian drones strike Odesa port overnight"), NO_FACTS)
+    roundup = grouper.add(
+        item("Russia-Ukraine war: key events, day 1,431: drones strike Odesa port", hours=1),
+        NO_FACTS,
+    )
+    assert roundup.kind is UpdateKind.NEW and roundup.story.id != first.story.id
+
+
+def test_differently_worded_reports_of_one_event_join() -> None:
+    grouper = StoryGrouper()
+    first = grouper.add(
+        item("Zelenskyy replaces Ukraine's security chief and hires economic adviser"), NO_FACTS
+    )
+    for n, title in enumerate(
+        [
+            "Zelensky replaces Ukraine's powerful security service chief",
+            "Zelensky ousts security services chief, angering commanders",
+        ],
+        1,
+    ):
+        update = grouper.add(item(title, hours=n, source=f"S{n}"), NO_FACTS)
+        assert update.story.id == first.story.id, title
+
+
+def test_one_shared_word_is_not_enough() -> None:
+    grouper = StoryGrouper()
+    first = grouper.add(item("Kyiv mayor urges residents to leave"), NO_FACTS)
+    other = grouper.add(item("Kyiv schools close for winter holidays", hours=1), NO_FACTS)
+    assert other.story.id != first.story.id
+
+
+def test_average_link_keeps_a_drifting_story_apart() -> None:
+    # Each headline shares two words with the one before it, none with the first: single link
+    # chains them, average link does not.
+    titles = [
+        "Oreshnik missile hits Lviv gas storage",
+        "Lviv gas storage fire burns overnight",
+        "Fire burns overnight in Dnipro market",
+    ]
+    stories = {
+        link: {
+            grouper.add(item(t, hours=n, source=f"S{n}"), NO_FACTS).story.id
+            for n, t in enumerate(titles)
+        }
+        for link, grouper in (
+            ("single", StoryGrouper(threshold=0.3, matching=Matching(link="single"))),
+            ("average", StoryGrouper(threshold=0.3, matching=Matching(link="average"))),
+        )
+    }
+    assert len(stories["single"]) == 1
+    assert len(stories["average"]) == 2
+
+
+def test_story_takes_no_items_beyond_its_span() -> None:
+    grouper = StoryGrouper(window=timedelta(hours=36), max_span=timedelta(hours=36))
+    first = grouper.add(item("Kyiv heating outage after Russian strike"), NO_FACTS)
+    grouper.add(item("Kyiv heating outage after Russian strike continues", hours=30), NO_FACTS)
+    late = grouper.add(
+        item("Kyiv heating outage after Russian strike persists", hours=45), NO_FACTS
+    )
+    assert late.story.id != first.story.id
+    unbounded = StoryGrouper(window=timedelta(hours=36), max_span=None)
+    a = unbounded.add(item("Kyiv heating outage after Russian strike"), NO_FACTS)
+    unbounded.add(item("Kyiv heating outage after Russian strike continues", hours=30), NO_FACTS)
+    b = unbounded.add(item("Kyiv heating outage after Russian strike persists", hours=45), NO_FACTS)
+    assert a.story.id == b.story.id
