@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from feeds.normalize import lower_same_length
+
 # Who is counted. Buildings, settlements and schools are not people ("500 high-rise
 # buildings", "1 600 населених пунктах"), so they are absent on purpose.
 _UNIT = (
@@ -89,11 +91,9 @@ _AMOUNT = re.compile(
     r"|(?P<words>" + _WORD_AMOUNT + ")"
     r"|(?P<vague>" + _VAGUE + ")"
     r")(?:\sof)?(?:" + _BETWEEN + r"\s" + _UNIT + r"(?![^\W\d_])|" + _WITHOUT + ")",
-    re.IGNORECASE,
 )
 _LISTED = re.compile(
     r"(?<![\w.,])(?P<num>\d+(?:[.,]\d+)?)\s?(?P<mult>" + _MULT + r")(?=\s?[,;.)]|\s?$|\s(?:на|у|в|in|on)\s)",
-    re.IGNORECASE,
 )
 # The sentence must say someone is without supply.
 _OUTAGE = re.compile(
@@ -103,19 +103,17 @@ _OUTAGE = re.compile(
     r"|без\s(?:світла|електр|электр|енерго|энерго|тепла|опален|води|водопостач|газ|теплопостач|напруги|живлення"
     r"|света|тепла|отоплен|водоснабж|напряжения|гарячої|горячей)"
     r"|знеструм|відключен|вимкнен|обесточ|отключен|без електро",
-    re.IGNORECASE,
 )
 # A number in a clause about supply coming back is not the number left without it.
 _RESTORED = re.compile(
     r"restor|reconnect|back on|power back|заживил|заживлен|повернул|повернуто|перепідключ"
     r"|відновил|відновлено|знову зі світлом|знову з\w* світлом|(?<!от)подключ|переподключ"
     r"|восстанов|вернули|снова со светом",
-    re.IGNORECASE,
 )
-_HURT = re.compile(r"killed|injured|wounded|dead|died|загин|поранен|убит|ранен|погиб", re.IGNORECASE)
+_HURT = re.compile(r"killed|injured|wounded|dead|died|загин|поранен|убит|ранен|погиб")
 _CLAUSE_BREAK = re.compile(r"[,;.!?]\s|\s(?:but|while|whereas|але|однак|проте|а|но|однако)\s")
 _SENTENCE_END = re.compile(r"[.!?\n](?:\s|$)")
-_QUICK = re.compile(r"\d|thousand|million|тисяч|тысяч|мільйон|миллион", re.IGNORECASE)
+_QUICK = re.compile(r"\d|thousand|million|тисяч|тысяч|мільйон|миллион")
 _WINDOW = 160
 
 
@@ -191,7 +189,10 @@ def find_affected(text: str) -> Affected:
     counts when its sentence says someone is without supply, unless its own clause is
     about supply restored ("400,000 homes had their power restored").
     """
-    if not text or not _QUICK.search(text):
+    if not text:
+        return Affected()
+    text = lower_same_length(text)
+    if not _QUICK.search(text):
         return Affected()
     count: int | None = None
     bound: int | None = None

@@ -78,3 +78,8 @@ _GLUED = re.compile(r"(?<=[a-zа-яіїєґё])(?=[A-ZА-ЯІЇЄҐЁ][a-zа-я�
 def split_glued_headlines(text: str) -> str:
     """`text` with a line break at each seam between glued headlines (see `_GLUED`)."""
     return _GLUED.sub("\n", text)
+
+
+def lower_same_length(text: str) -> str:
+    """`text.lower()` with every index unchanged (only "İ" lowers to two code points)."""
+    return (text.replace("\u0130", "I") if "\u0130" in text else text).lower()

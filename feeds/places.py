@@ -22,17 +22,22 @@ _CITY_DISTRICT = re.compile(
     r"(?:\s+[^\W\d_][\w'-]*)?)"
 )
 _WORD_BEFORE = re.compile(r"[^\W\d_][\w'-]*\.?|[,.;:!?()\"«»]")
-_PREPOSITIONS = frozenset(
-    "у в во біля поблизу під до з із зі від через на по около возле под из от для між между "
-    "неподалік неподалеку район районі районах м. с. смт смт. село селі села селище селищі "
-    "селища місто міста місті городе город города поселок посёлок поселке in near at from to "
-    "of outside around towards village town city"
-    .split()
-)
+# fmt: off
+_PREPOSITIONS = frozenset({
+    "у", "в", "во", "біля", "поблизу", "під", "до", "з", "із", "зі", "від", "через", "на",
+    "по", "около", "возле", "под", "из", "от", "для", "між", "между", "неподалік",
+    "неподалеку", "район", "районі", "районах", "м.", "с.", "смт", "смт.", "село", "селі",
+    "села", "селище", "селищі", "селища", "місто", "міста", "місті", "городе", "город",
+    "города", "поселок", "посёлок", "поселке", "in", "near", "at", "from", "to", "of",
+    "outside", "around", "towards", "village", "town", "city",
+})
+# fmt: on
 _UPPER_WORD_AFTER = re.compile(r"\s+[A-ZА-ЯІЇЄҐЁ]")
 _LOWER_WORD_AFTER = re.compile(r"\s+[a-zа-яіїєґё]")
-_STREET_BEFORE = re.compile(r"(?:вулиц\w*|вул\.|просп\w*|провул\w*|бульвар\w*|площ\w*|"
-                            r"улиц\w*|ул\.|street|avenue|st\.)\s+(?:[^\W\d_]+\s+)?$")
+_STREET_BEFORE = re.compile(
+    r"(?:вулиц\w*|вул\.|просп\w*|провул\w*|бульвар\w*|площ\w*|"
+    r"улиц\w*|ул\.|street|avenue|st\.)\s+(?:[^\W\d_]+\s+)?$"
+)
 _CONNECTORS = frozenset(["та", "і", "й", "и", "а", "також", "and", "or", "або", "чи", "both"])
 _OBLAST_WORDS = ("обл", "регіон", "регион", "region", "oblast", "province")
 _OBLAST_ABBREVIATIONS = frozenset({"ова", "ода", "ога", "ova", "oda", "огв", "вца"})
@@ -141,8 +146,10 @@ def find_places(text: str, *, language: str | None = None) -> tuple[PlaceMention
         if kinds & {"U", "u"}:
             country_hits.append(hit)
             continue
-        if _is_metonymy(low, hit):
-            state_named = True  # "Kyiv says": Ukraine the state
+        if _is_metonymy(low, hit) or (
+            any(kind in "Nnpc" for _, kind in hit.entries) and _is_dateline(text, hit)
+        ):
+            state_named = True  # "Kyiv says", "KYIV, Jan 12 (Reuters)": Ukraine, no finer place
             continue
         if any(kind == "K" for _, kind in hit.entries):
             if not _UPPER_WORD_AFTER.match(text, hit.end):

@@ -6,7 +6,10 @@ Runs on text from `feeds.normalize.normalize`: one minus sign, one degree sign, 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from feeds.normalize import lower_same_length
 
 # --- number words (0-50): "minus twenty degrees", "мінус двадцять градусів", "десятиградусні"
 
@@ -88,9 +91,9 @@ def _value(n: str) -> str:
 
 # The unit that makes a number a temperature. A bare "C"/"F" must touch a digit ("-20C").
 _UNIT = (
-    r"(?:\s?°(?:\s?[CF](?![^\W\d_]))?"
-    r"|(?<=\d)[CF](?![\w])"
-    r"|\s(?:degrees?|deg\b\.?|градус[^\W\d]*)(?:\s(?:celsius|fahrenheit|[CF](?![\w])|цельсія|цельсия"
+    r"(?:\s?°(?:\s?[cf](?![^\W\d_]))?"
+    r"|(?<=\d)[cf](?![\w])"
+    r"|\s(?:degrees?|deg\b\.?|градус[^\W\d]*)(?:\s(?:celsius|fahrenheit|[cf](?![\w])|цельсія|цельсия"
     r"|за цельсієм|по цельсию))?)"
 )
 _FROST_Q = r"below zero|below freezing|under zero|of frost|морозу|мороза|нижче нуля|ниже нуля"
@@ -106,19 +109,16 @@ _RANGE_SEP = r"\s?(?:-|\.{2,}|to|до|і|и|та|and)\s?"
 _MARKED = re.compile(
     rf"(?:{_value('1')}(?P<u1>{_UNIT})?{_qualifier('1')}{_RANGE_SEP})?"
     rf"{_value('2')}(?P<u2>{_UNIT}){_qualifier('2')}(?!\d)",
-    re.IGNORECASE,
 )
 # "15-градусні морози", "десятиградусные морозы", "20-degree frost".
 _ADJECTIVE = re.compile(
     rf"(?:(?P<n>{_NUM})\s?-?\s?|(?P<w>{NUMBER_WORDS_GLUED})-?)(?:градусн|degree\b)[^\W\d]*"
     r"(?P<frost>\s(?:мороз|frost|cold|холод))?",
-    re.IGNORECASE,
 )
 # A signed number without a unit ("мороз до -20", "від -3 до -8", "мінус 18"): a temperature
 # when the minus is a word, or when the sentence is about the weather.
 _SIGNED = re.compile(
     rf"(?P<s>{_SIGN})(?:(?P<n>{_NUM})|(?P<w>{NUMBER_WORDS}))(?!\s?%|[.,]?\d|[^\W\d_])",
-    re.IGNORECASE,
 )
 # A forecast slot ("вночі близько 0, вдень +2...+3 градусів"): a number after "at night" /
 # "by day" in a weather sentence.
@@ -126,29 +126,55 @@ _SLOT = re.compile(
     r"\b(?:вночі|уночі|вдень|удень|ночью|днем|at night|by day|during the day)\s"
     r"(?:(?:близько|около|до|від|от|about|around)\s)?"
     rf"(?P<n>{_NUM})(?:\s?-\s?(?P<m>{_NUM}))?(?=\s?[,.;)]|\s?$)",
-    re.IGNORECASE,
 )
 _WEATHER_CUE = re.compile(
     r"температур|мороз|холод|похолод|градус|синоптик|прогноз|погод|термометр|"
     r"temperature|frost|freez|cold|degree|thermometer|forecast|weather|celsius",
-    re.IGNORECASE,
 )
 # A frost word just before an unsigned number makes it negative: "морози до 20 градусів".
 _FROST_BEFORE = re.compile(
-    r"(?:мороз[^\W\d]*|frosts?)\s(?:(?:до|в|у|of|to|down to|around)\s)?$", re.IGNORECASE
+    r"(?:мороз[^\W\d]*|frosts?)\s(?:(?:до|в|у|of|to|down to|around)\s)?$"
 )
 _CLIMATE = re.compile(
     r"global (?:warming|heating)|pre-?industrial|climate (?:target|goal|change)|paris agreement"
     r"|глобальн\w* потеплін|глобальн\w* потеплен|кліматичн\w* ціл|климатическ\w* цел",
-    re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.!?;\n](?:\s|$)")
 # Between two forecast values sharing one qualifier: "11-13°, днем 8-10° мороза".
 _SHARED_GAP = re.compile(r"[\s,;]*(?:[^\W\d_]+[\s,]*){0,2}")
-_QUICK = re.compile(r"°|\d[CF]\b|degree|градус|minus|мінус|минус|\d\s?-|[-+]\d", re.IGNORECASE)
+# Every temperature form holds one of these; the patterns run only in windows around them,
+# so a long article without any costs one scan.
+_ANCHOR = re.compile(
+    r"°|\d[cf]\b|degree|градус|minus|мінус|минус|plus|плюс|[-+]\s?\d"
+    r"|вночі|уночі|вдень|удень|ночью|днем|at night|by day|during the day",
+)
+_BEFORE = 70
+_AFTER = 50
 
 _MAX_C = 60.0
 _MIN_C = -70.0
+
+
+Regions = list[tuple[int, int]]
+
+
+def _regions(text: str) -> Regions:
+    """Merged windows around the anchors, ending at a space so no word is cut."""
+    regions: Regions = []
+    for m in _ANCHOR.finditer(text):
+        lo = max(0, m.start() - _BEFORE)
+        hi = text.find(" ", min(len(text), m.end() + _AFTER))
+        hi = len(text) if hi == -1 else hi
+        if regions and lo <= regions[-1][1]:
+            regions[-1] = (regions[-1][0], max(hi, regions[-1][1]))
+        else:
+            regions.append((lo, hi))
+    return regions
+
+
+def _matches(pattern: re.Pattern[str], text: str, regions: Regions) -> Iterator[re.Match[str]]:
+    for lo, hi in regions:
+        yield from pattern.finditer(text, lo, hi)
 
 
 @dataclass(slots=True)
@@ -195,9 +221,9 @@ def _weather_near(text: str, start: int, end: int) -> bool:
     return _WEATHER_CUE.search(_sentence(text, start, end)) is not None
 
 
-def _marked(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
+def _marked(text: str, taken: list[tuple[int, int]], regions: Regions) -> list[_Found]:
     found: list[_Found] = []
-    for m in _MARKED.finditer(text):
+    for m in _matches(_MARKED, text, regions):
         second = _number(m, "2")
         if second is None:
             continue
@@ -229,9 +255,9 @@ def _overlaps(taken: list[tuple[int, int]], start: int, end: int) -> bool:
     return any(a < end and start < b for a, b in taken)
 
 
-def _adjectives(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
+def _adjectives(text: str, taken: list[tuple[int, int]], regions: Regions) -> list[_Found]:
     found: list[_Found] = []
-    for m in _ADJECTIVE.finditer(text):
+    for m in _matches(_ADJECTIVE, text, regions):
         if _overlaps(taken, m.start(), m.end()):
             continue
         value = _number(m, "")
@@ -244,9 +270,9 @@ def _adjectives(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
     return found
 
 
-def _signed(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
+def _signed(text: str, taken: list[tuple[int, int]], regions: Regions) -> list[_Found]:
     found: list[_Found] = []
-    for m in _SIGNED.finditer(text):
+    for m in _matches(_SIGNED, text, regions):
         if _overlaps(taken, m.start(), m.end()):
             continue
         value = _number(m, "")
@@ -262,9 +288,9 @@ def _signed(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
     return found
 
 
-def _slots(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
+def _slots(text: str, taken: list[tuple[int, int]], regions: Regions) -> list[_Found]:
     found: list[_Found] = []
-    for m in _SLOT.finditer(text):
+    for m in _matches(_SLOT, text, regions):
         start = m.start("n")
         if _overlaps(taken, start, m.end()) or not _weather_near(text, start, m.end()):
             continue
@@ -277,20 +303,22 @@ def _slots(text: str, taken: list[tuple[int, int]]) -> list[_Found]:
 
 
 def find_temperatures(text: str) -> tuple[float, ...]:
-    """Every temperature stated in normalised `text`, in °C rounded to 0.1, sorted, distinct.
+    """Every temperature stated in normalised `text` (any case), in °C rounded to 0.1, sorted, distinct.
 
     Forms: `-20°C`, `5 °C`, `-4°F` (converted), `-20C`, `minus 20 degrees`, `мінус двадцять
     градусів`, `20 degrees below zero`, `25 градусів морозу`, ranges (`-3...-8°C`,
     `10-15°C` is 10 and 15, `від -3 до -8`), `15-градусні морози`, and signed numbers
     without a unit (`мороз до -20`, `до -25`) when the sentence is about the weather.
     """
-    if not text or not _QUICK.search(text):
+    text = lower_same_length(text)
+    regions = _regions(text) if text else []
+    if not regions:
         return ()
     taken: list[tuple[int, int]] = []
-    found = _marked(text, taken)
-    found += _adjectives(text, taken)
-    found += _signed(text, taken)
-    found += _slots(text, taken)
+    found = _marked(text, taken, regions)
+    found += _adjectives(text, taken, regions)
+    found += _signed(text, taken, regions)
+    found += _slots(text, taken, regions)
     found.sort(key=lambda f: f.start)
     if _CLIMATE.search(text):
         # "limiting global heating to 1.5C" is a climate target, not an air temperature.

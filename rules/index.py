@@ -35,8 +35,11 @@ class RuleIndex:
 
     def __init__(self) -> None:
         self._rules: dict[int, Rule] = {}
-        # (category, place) -> facts -> rule ids
-        self._where: dict[_WhereKey, dict[Rule, set[int]]] = {}
+        # (category, place) -> facts id -> rule ids; facts are interned to small ids because
+        # hashing a Rule per lookup costs more than the check it saves
+        self._where: dict[_WhereKey, dict[int, set[int]]] = {}
+        self._facts_ids: dict[Rule, int] = {_NO_FACTS: 0}
+        self._facts: list[Rule] = [_NO_FACTS]
         # ("kw", word) / ("src", outlet) / ("all", None) -> rule ids, checked in full
         self._other: dict[_OtherKey, set[int]] = {}
         # Place ids of unusual length in rules (not a cut of `place_ancestors`), by length,
@@ -60,7 +63,7 @@ class RuleIndex:
         self.remove(rule_id)
         self._rules[rule_id] = rule
         where_keys, other_keys = _keys(rule)
-        facts = _facts(rule)
+        facts = self._facts_id(rule)
         for where_key in where_keys:
             self._where.setdefault(where_key, {}).setdefault(facts, set()).add(rule_id)
         for other_key in other_keys:
@@ -75,7 +78,7 @@ class RuleIndex:
         if rule is None:
             return False
         where_keys, other_keys = _keys(rule)
-        facts = _facts(rule)
+        facts = self._facts_id(rule)
         for where_key in where_keys:
             groups = self._where[where_key]
             groups[facts].discard(rule_id)
@@ -106,19 +109,29 @@ class RuleIndex:
     def match(self, story: Story) -> set[int]:
         """Ids of the rules that `story` satisfies."""
         matched: set[int] = set()
-        verdicts: dict[Rule, bool] = {_NO_FACTS: True}  # facts -> held, once per story
+        verdicts: dict[int, bool] = {0: True}  # facts id -> held, decided once per story
+        all_facts = self._facts
         for groups in self._where_groups(story):
             for facts, ids in groups.items():
                 held = verdicts.get(facts)
                 if held is None:
-                    held = verdicts[facts] = facts.matches_facts(story)
+                    held = verdicts[facts] = all_facts[facts].matches_facts(story)
                 if held:
                     matched |= ids
         rules = self._rules
         matched.update(i for i in self._full_check_candidates(story) if rules[i].matches(story))
         return matched
 
-    def _where_groups(self, story: Story) -> Iterator[dict[Rule, set[int]]]:
+    def _facts_id(self, rule: Rule) -> int:
+        # Interned for good: distinct facts are few (thresholds people pick repeat a lot).
+        facts = _facts(rule)
+        found = self._facts_ids.get(facts)
+        if found is None:
+            found = self._facts_ids[facts] = len(self._facts)
+            self._facts.append(facts)
+        return found
+
+    def _where_groups(self, story: Story) -> Iterator[dict[int, set[int]]]:
         where = self._where
         areas = self._areas(story)
         for category in (*story.categories, _ANY):
@@ -165,8 +178,9 @@ def _facts(rule: Rule) -> Rule:
 
 def _keys(rule: Rule) -> tuple[list[_WhereKey], list[_OtherKey]]:
     """The keys `rule` is filed under (see the module docstring)."""
-    if rule.keywords:
-        # The longest word of the first keyword: long words are the rarest.
+    if rule.keywords and not rule.places:
+        # The longest word of the first keyword: long words are the rarest. (With places, the
+        # place is as selective and the keyword is checked once per facts group.)
         words = keyword_words(rule.keywords[0])
         if words:
             return [], [("kw", max(words, key=len))]

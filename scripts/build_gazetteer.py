@@ -284,6 +284,20 @@ def translit_uk(name: str) -> str:
     return re.sub(r"(^|[\s-])(\w)", lambda m: m.group(1) + m.group(2).upper(), text)
 
 
+def guess_ru(name: str) -> str:
+    """A rough Russian spelling of a Ukrainian city name ("Тернівка" -> "Терновка").
+
+    Used only for cities that no source gives a Russian name for; a wrong guess just never
+    matches.
+    """
+    low = re.sub(r"ів\b", "ов", norm(name).lower())
+    for uk, ru in (("ськ", "ск"), ("цьк", "цк"), ("зьк", "зск"), ("ївка", "евка"),
+                   ("івка", "овка"), ("'", ""), ("и", "ы"), ("і", "и"), ("ї", "и"),
+                   ("є", "е")):  # fmt: skip
+        low = low.replace(uk, ru)
+    return re.sub(r"(^|[\s-])(\w)", lambda m: m.group(1) + m.group(2).upper(), low)
+
+
 class Inflector:
     """Inflected forms of names and adjectives, from every matching pymorphy3 parse."""
 
@@ -467,7 +481,7 @@ class Builder:
         )
 
     def is_adjectival(self, name: str, lang: str) -> bool:
-        """"Покровське", "Золоте": a name declined like an adjective."""
+        """ "Покровське", "Золоте": a name declined like an adjective."""
         last = re.split(r"[\s-]", norm(name).lower())[-1]
         analyzer = self.inf.uk if lang == "uk" else self.inf.ru
         return any(
@@ -643,6 +657,8 @@ class Builder:
             self.add_name(uk, pid, "uk")
             if ru:
                 self.add_name(ru, pid, "ru")
+            elif u["cat"] == "M":
+                self.add_name(guess_ru(uk), pid, "ru")
             if u["cat"] == "M" or len(en) >= 6:
                 self.add(en, pid, "p" if self.is_person_name(uk) else "N")
             else:
@@ -674,6 +690,17 @@ class Builder:
             nouns = ("raion", "district") if level == "raion" else ("hromada", "community")
             for noun in nouns:
                 self.add(f"{en} {noun}", pid, "O")
+            if level == "raion":
+                # "Pavlohrad district": the raion named after its city.
+                stem = re.sub(r"(?:s|ts|z)?kyi$", "", en)
+                cities = sorted(
+                    p["en"] for cid, p in self.places.items()
+                    if len(cid) == 12 and cid.startswith(pid) and p["level"] == "city"
+                    and str(p["en"]).startswith(stem)
+                )  # fmt: skip
+                for city in cities[:1]:
+                    for noun in ("raion", "district"):
+                        self.add(f"{city} {noun}", pid, "O")
 
     def _fixed(self) -> None:
         for surface, pid in FIXED.items():

@@ -117,6 +117,32 @@ def oblasts(text: str) -> list[str]:
             [],
             id="uk-russian-city-homonym",
         ),
+        pytest.param(
+            "Знеструмлення у Києві, а також Київській, Донецькій, Дніпропетровській, "
+            "Черкаській, Чернігівській, Харківській, Сумській, Полтавській та Одеській "
+            "областях",
+            ["UA12", "UA14", "UA32", "UA51", "UA53", "UA59", "UA63", "UA71", "UA74", "UA80"],
+            id="uk-long-adjective-list",
+        ),
+        pytest.param(
+            "Морози: у ряді областей, включно з Київською, до -25",
+            ["UA32"],
+            id="uk-elided-oblast-noun",
+        ),
+        pytest.param("Блекаут у столиці: графіки не діють", ["UA80"], id="uk-the-capital"),
+        pytest.param("Протести у столиці Польщі", [], id="uk-another-capital"),
+        pytest.param("Poland to send jets to Kyiv", ["UA"], id="en-aid-to-kyiv-is-the-state"),
+        pytest.param(
+            "Bloomberg: Бої тривають на Покровському напрямку",
+            [],
+            id="uk-direction-adjective-not-town",
+        ),
+        pytest.param("вулиця Тараса Шевченка перекрита", [], id="uk-street-name"),
+        pytest.param("KYIV, Jan 12 (Reuters) - The grid operator said", ["UA"], id="en-dateline"),
+        pytest.param("Nord Stream and the Druzhba pipeline", [], id="en-pipeline-not-town"),
+        pytest.param("Mayor of Vinnytsia", ["UA05"], id="en-translit-city"),
+        pytest.param("Drone strike on Pavlohrad district", ["UA12"], id="en-raion"),
+        pytest.param("Света нет в Вознесенске", ["UA48"], id="ru-guessed-russian-name"),
         # the country
         pytest.param("Ukraine's energy grid under attack", ["UA"], id="en-country"),
         pytest.param("В Україні очікуються морози", ["UA"], id="uk-country"),

@@ -1,0 +1,183 @@
+"""The poll cycle against local feeds: items stored once, stories grouped, alerts queued once
+per chat, later reports edit the alert, old news and digest-only rules raise no alert."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import time, timedelta
+
+import pytest
+from pytest_httpserver import HTTPServer
+from sqlalchemy import select
+
+from bot.services import Services
+from bot.storage import outbox
+from bot.storage import sources as sources_store
+from bot.storage import stories as stories_store
+from bot.storage.db import utc_now
+from bot.storage.tables import OutboxRow
+from bot.worker import Worker
+from feeds.models import Source
+from tests.bot.pipeline_support import *  # noqa: F403
+from tests.bot.pipeline_support import FeedItem, FeedServer, make_settings, opened, subscribe
+from tests.fakes import FakeTelegramAPI
+
+pytest_plugins = ["tests.fakes.fixtures"]
+
+KYIV_TITLE = "Kyiv: 300,000 without power after strike, -18°C"
+
+
+@pytest.fixture
+async def services(fake_telegram: FakeTelegramAPI, database_url: str) -> AsyncIterator[Services]:
+    async with opened(make_settings(fake_telegram, database_url)) as svc:
+        yield svc
+
+
+@pytest.fixture
+def feeds(httpserver: HTTPServer) -> FeedServer:
+    return FeedServer(httpserver)
+
+
+async def add_sources(services: Services, *sources: tuple[str, str]) -> None:
+    async with services.db.sessions() as session, session.begin():
+        await sources_store.upsert_sources(
+            session, sources=[Source(url=url, name=name) for url, name in sources]
+        )
+
+
+async def make_due(services: Services) -> None:
+    """Every source due now (instead of waiting out the poll interval)."""
+    async with services.db.sessions() as session, session.begin():
+        for source in await sources_store.list_sources(session):
+            await sources_store.record_success(
+                session, source_id=source.id, now=utc_now(), next_poll_at=utc_now()
+            )
+
+
+async def rows(services: Services) -> list[OutboxRow]:
+    async with services.db.sessions() as session:
+        result = await session.execute(select(OutboxRow).order_by(OutboxRow.id))
+        return list(result.scalars().all())
+
+
+def item(guid: str, title: str, *, minutes_ago: float = 5, text: str = "") -> FeedItem:
+    return FeedItem(guid, title, utc_now() - timedelta(minutes=minutes_ago), description=text)
+
+
+async def test_a_fresh_story_queues_one_alert_per_matching_chat(
+    services: Services, feeds: FeedServer
+) -> None:
+    await subscribe(services, 1, "power outage in Kyiv")
+    await subscribe(services, 2, "power outage in Kharkiv")
+    await subscribe(services, 3, "outage in Kyiv", "cold in Kyiv")  # two rules, one alert
+    url = feeds.publish("unian", item("u1", KYIV_TITLE))
+    await add_sources(services, (url, "UNIAN"))
+    worker = Worker(services)
+
+    report = await worker.poll_once()
+    assert (report.polled, report.new_items, report.alerts) == (1, 1, 2)
+    queued = await rows(services)
+    assert sorted(r.chat_id for r in queued) == [1, 3]
+    alert = next(r for r in queued if r.chat_id == 1)
+    assert alert.kind == "alert" and alert.dedupe_key.startswith("alert:1:")
+    assert "300,000 without power" in alert.payload["text"]
+    assert alert.payload["reply_markup"]["inline_keyboard"][0][0]["callback_data"].startswith(
+        "rule:pause:"
+    )
+    assert services.outbox_ready.is_set()
+
+    # The same feed again: nothing new, nothing queued.
+    await make_due(services)
+    again = await worker.poll_once()
+    assert (again.polled, again.new_items, again.alerts) == (1, 0, 0)
+    assert len(await rows(services)) == 2
+
+
+async def test_more_outlets_edit_the_alert_and_a_restoration_replies(
+    services: Services, feeds: FeedServer
+) -> None:
+    await subscribe(services, 1, "power outage in Kyiv")
+    a = feeds.publish("a", item("a1", KYIV_TITLE, minutes_ago=30))
+    b = feeds.publish("b", title="b")
+    c = feeds.publish("c", title="c")
+    await add_sources(services, (a, "UNIAN"), (b, "Ukrinform"), (c, "Suspilne"))
+    worker = Worker(services)
+    assert (await worker.poll_once()).alerts == 1
+
+    feeds.publish("b", item("b1", "Strike leaves 300,000 in Kyiv without power", minutes_ago=20))
+    feeds.publish("c", item("c1", "Kyiv without power after strike: 300,000 homes", minutes_ago=10))
+    await make_due(services)
+    report = await worker.poll_once()
+    assert report.alerts == 0 and report.edits == 2
+    queued = await rows(services)
+    assert [r.kind for r in queued] == ["alert", "edit", "edit"]
+    assert "UNIAN, Ukrinform +1" in queued[-1].payload["text"]
+
+    feeds.publish("a", item("a2", "Power restored in Kyiv after the strike", minutes_ago=1))
+    await make_due(services)
+    report = await worker.poll_once()
+    assert report.replies == 1
+    kinds = [r.kind for r in await rows(services)]
+    assert kinds[-2:] == ["edit", "reply"]
+    async with services.db.sessions() as session:
+        [story] = await stories_store.stories_since(session, since=utc_now() - timedelta(days=1))
+    assert story.resolved and len(story.sources) == 3
+
+
+async def test_old_news_and_digest_rules_raise_no_instant_alert(
+    services: Services, feeds: FeedServer
+) -> None:
+    await subscribe(services, 1, "power outage in Kyiv")
+    await subscribe(services, 2, "power outage in Kyiv digest")
+    old = item("o1", "Kharkiv: 45,000 without power after strike", minutes_ago=60 * 30)
+    url = feeds.publish("f", old, item("n1", KYIV_TITLE))
+    await subscribe(services, 3, "power outage in Kharkiv")
+    await add_sources(services, (url, "UNIAN"))
+    report = await Worker(services).poll_once()
+    assert report.new_items == 2 and report.story_updates == 2
+    assert [r.chat_id for r in await rows(services)] == [1]
+
+
+async def test_quiet_hours_make_alerts_silent_unless_critical(
+    services: Services, feeds: FeedServer
+) -> None:
+    chat = await subscribe(services, 1, "outage in Kharkiv", "outage in Kyiv")
+    async with services.db.sessions() as session, session.begin():
+        from bot.storage.subscribers import update_subscriber
+
+        # Quiet all day long, whatever the local time of the test run.
+        await update_subscriber(
+            session, chat_id=chat.chat_id, quiet_start=time(0, 0), quiet_end=time(23, 59, 59)
+        )
+    url = feeds.publish(
+        "f",
+        item("k1", "Kharkiv: some homes without water after a pipe burst"),
+        item("k2", KYIV_TITLE),  # critical: notifies even in quiet hours
+    )
+    await add_sources(services, (url, "UNIAN"))
+    await Worker(services).poll_once()
+    silent = {
+        r.payload["text"].split("\n")[0]: r.payload["disable_notification"]
+        for r in await rows(services)
+    }
+    assert len(silent) == 2
+    assert sorted(silent.values()) == [False, True]
+    assert next(v for k, v in silent.items() if "Kyiv" in k) is False
+
+
+async def test_a_failing_feed_is_recorded_and_the_others_still_polled(
+    services: Services, feeds: FeedServer, httpserver: HTTPServer
+) -> None:
+    await subscribe(services, 1, "power outage in Kyiv")
+    good = feeds.publish("good", item("g1", KYIV_TITLE))
+    httpserver.expect_request("/broken.xml").respond_with_data("nope", status=404)
+    await add_sources(services, (httpserver.url_for("/broken.xml"), "Broken"), (good, "Good"))
+    report = await Worker(services).poll_once()
+    assert (report.polled, report.failed, report.alerts) == (2, 1, 1)
+    async with services.db.sessions() as session:
+        broken = await sources_store.get_source_by_url(
+            session, url=httpserver.url_for("/broken.xml")
+        )
+        assert await outbox.depth(session) == 1
+    assert broken is not None and broken.consecutive_failures == 1 and broken.last_error
+    assert broken.next_poll_at > utc_now()
