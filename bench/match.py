@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from feeds.models import Category, Severity  # noqa: E402
-from rules.index import RuleIndex  # noqa: E402
-from rules.models import Story  # noqa: E402
-from rules.rule import Delivery, Rule  # noqa: E402
+from feeds.models import Category, Severity
+from rules.index import RuleIndex
+from rules.models import Story
+from rules.rule import Delivery, Rule
 
 OBLASTS = [
     *("UA05", "UA07", "UA12", "UA14", "UA18", "UA21", "UA23", "UA26", "UA32", "UA35", "UA44"),

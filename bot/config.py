@@ -212,6 +212,15 @@ class Settings(BaseSettings):
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.default_timezone)
 
+    def require_token(self) -> str:
+        """The bot token, for commands that talk to Telegram; `ConfigError` when unset."""
+        if self.telegram_bot_token is None or not self.telegram_bot_token.get_secret_value():
+            raise ConfigError(
+                "invalid configuration:\n"
+                "TELEGRAM_BOT_TOKEN: required to run the bot (get one from @BotFather)"
+            )
+        return self.telegram_bot_token.get_secret_value()
+
 
 def env_name(field_name: str) -> str:
     """The environment variable that sets `field_name`."""

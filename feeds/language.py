@@ -12,8 +12,8 @@ LANGUAGES = ("uk", "ru", "en")
 
 _UK_LETTERS = frozenset("іїєґІЇЄҐ")
 _RU_LETTERS = frozenset("ыэёъЫЭЁЪ")
-_CYRILLIC = re.compile(r"[а-яёіїєґА-ЯЁІЇЄҐ]")
-_LATIN = re.compile(r"[a-zA-Z]")
+_CYRILLIC_COMMON = "оаенитрсвОАЕНИТРСВ"
+_LATIN_COMMON = "eaotinsrhEAOTINSRH"
 _WORD = re.compile(r"[^\W\d_]+")
 _UK_WORDS = frozenset(
     "і й та що це як від для до через після також який яка які його її їх вже ще".split()
@@ -22,8 +22,8 @@ _RU_WORDS = frozenset(
     "и что это как от для до через после также который которая которые его ее их уже еще".split()
 )
 # Enough letters to trust the statistics over a caller's hint.
-_CONFIDENT = 40
-_SAMPLE = 2000
+_CONFIDENT = 20
+_SAMPLE = 1500
 
 
 def _hint_language(hint: str | None) -> str | None:
@@ -40,8 +40,10 @@ def detect_language(text: str, *, hint: str | None = None) -> str:
     English vocabulary is the best it has for it.
     """
     sample = text[:_SAMPLE]
-    cyrillic = len(_CYRILLIC.findall(sample))
-    latin = len(_LATIN.findall(sample))
+    # The most frequent letters stand for their script: counting a few with `str.count` is
+    # far cheaper than classifying every character.
+    cyrillic = sum(sample.count(c) for c in _CYRILLIC_COMMON)
+    latin = sum(sample.count(c) for c in _LATIN_COMMON)
     if not cyrillic and not latin:
         return _hint_language(hint) or "en"
     uk = sum(sample.count(c) for c in _UK_LETTERS)

@@ -145,7 +145,7 @@ _SHARED_GAP = re.compile(r"[\s,;]*(?:[^\W\d_]+[\s,]*){0,2}")
 # Every temperature form holds one of these; the patterns run only in windows around them,
 # so a long article without any costs one scan.
 _ANCHOR = re.compile(
-    r"°|\d[cf]\b|degree|градус|minus|мінус|минус|plus|плюс|[-+]\s?\d"
+    r"°|\d[cf]\b|degree|градус|minus|мінус|минус|plus|плюс|[-+](?<![\w,+-][-+])\s?\d"
     r"|вночі|уночі|вдень|удень|ночью|днем|at night|by day|during the day",
 )
 _BEFORE = 70

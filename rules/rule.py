@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -14,6 +14,7 @@ from typing import Any
 from feeds.models import Category, Severity, place_within
 from rules.keywords import contains_keyword, fold
 from rules.models import Story
+from rules.places import PlaceDirectory
 
 
 class Delivery(StrEnum):
@@ -100,12 +101,20 @@ class Rule:
                 return False
         return True
 
-    def explain(self, story: Story) -> list[tuple[str, bool]]:
+    def explain(
+        self, story: Story, *, places: PlaceDirectory | None = None
+    ) -> list[tuple[str, bool]]:
         """Each condition of this rule, described in English, and whether `story` meets it.
 
         The story matches exactly when every condition listed holds (tests check this).
+        With `places`, place ids are shown with their names.
         """
         results: list[tuple[str, bool]] = []
+
+        def named(ids: Iterable[str]) -> str:
+            if places is None:
+                return ", ".join(sorted(ids)) or "none"
+            return ", ".join(f"{places.display_name(i)} ({i})" for i in sorted(ids)) or "none"
 
         def check(description: str, held: bool) -> None:
             results.append((description, held))
@@ -115,8 +124,7 @@ class Rule:
             got = ", ".join(sorted(c.value for c in story.categories)) or "none"
             check(f"category {wanted} (story: {got})", bool(self.categories & story.categories))
         if self.places:
-            wanted = ", ".join(sorted(self.places))
-            got = ", ".join(sorted(story.place_ids)) or "none"
+            wanted, got = named(self.places), named(story.place_ids)
             held = any(place_within(p, area) for p in story.place_ids for area in self.places)
             check(f"place within {wanted} (story: {got})", held)
         coldest = story.coldest_c

@@ -191,6 +191,9 @@ SETTLEMENT_VARIANTS: dict[tuple[str, str], dict[str, list[str]]] = {
     ("UA18", "Звягель"): {"uk": ["Новоград-Волинський"], "en": ["Novohrad-Volynskyi"]},
 }  # fmt: skip
 
+# Transliterated city names that are also English words: only after a preposition ("in Bar").
+EN_ORDINARY_WORDS = {"bar", "chop", "mena", "turka", "busk", "samar", "oster", "brody", "saky"}
+
 # Fixed phrases (kind F) and stop phrases (kind S), lower-case, matched as written.
 FIXED: dict[str, str] = {
     "ukrainian capital": "UA80", "ukraine's capital": "UA80", "capital of ukraine": "UA80",
@@ -226,6 +229,8 @@ DEMONYMS: dict[str, list[str]] = {
     "UA74": ["чернігівці", "черниговцы"],
 }  # fmt: skip
 STOP = [
+    "річка дніпро", "річки дніпро", "річці дніпро", "річку дніпро", "через дніпро",
+    "реки днепр", "река днепр", "реке днепр", "через днепр", "на дніпрі", "на днепре",
     "druzhba pipeline", "druzhba oil pipeline", "нафтопровід «дружба»", "нафтопроводу «дружба»",
     "нефтепровод «дружба»", "нефтепровода «дружба»", "нафтопровід дружба",
     "kyiv independent", "kyiv post", "kyiv school of economics", "kyiv-mohyla", "kyiv mohyla",
@@ -660,7 +665,8 @@ class Builder:
             elif u["cat"] == "M":
                 self.add_name(guess_ru(uk), pid, "ru")
             if u["cat"] == "M" or len(en) >= 6:
-                self.add(en, pid, "p" if self.is_person_name(uk) else "N")
+                ordinary = en.lower() in EN_ORDINARY_WORDS or self.is_person_name(uk)
+                self.add(en, pid, "p" if ordinary else "N")
             else:
                 self.add(en, pid, "L")  # too short to trust in running text
             ra = radatlas.get(pid)

@@ -118,7 +118,7 @@ def _test(
                 failed = True
                 err.write(f"error: {outcome.label}: fact extraction failed for {item.key}: {exc}\n")
                 continue
-            conditions = rule.explain(story)
+            conditions = rule.explain(story, places=places)
             hit = rule.matches(story)
             total += 1
             matched += hit

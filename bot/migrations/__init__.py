@@ -1,8 +1,8 @@
 """Alembic migrations, applied programmatically on start (`upgrade_to_head`); no alembic.ini.
 
-A developer adds a revision after changing `bot/storage/tables.py` with
-`python -c "from bot.migrations import make_revision; make_revision('sqlite:///rev.db', 'msg')"`
-(against a database already at head), then reviews the generated file.
+After changing `bot/storage/tables.py`, a developer runs `python -m bot migrate --database-url
+sqlite:///rev.db`, then `python -c "from bot.migrations import make_revision as m;
+m('sqlite:///rev.db', 'what changed')"`, and reviews the generated file on both engines.
 """
 
 from __future__ import annotations
@@ -94,5 +94,8 @@ def _current(connection: Connection) -> str | None:
 def make_revision(database_url: str, message: str) -> None:
     """Autogenerate a new revision from the difference between the tables and the database."""
     config = alembic_config()
-    config.set_main_option("sqlalchemy.url", normalise_database_url(database_url))
+    # ConfigParser interpolates "%", which URL-encoded passwords contain.
+    config.set_main_option(
+        "sqlalchemy.url", normalise_database_url(database_url).replace("%", "%%")
+    )
     command.revision(config, message=message, autogenerate=True)

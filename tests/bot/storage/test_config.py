@@ -146,3 +146,9 @@ def test_settings_table_lists_every_variable() -> None:
     assert "| `POLL_INTERVAL_SECONDS` | `300` |" in table
     assert "| `DIGEST_DEFAULT_TIME` | `08:00` |" in table
     assert len(table.strip().splitlines()) == len(Settings.model_fields) + 2
+
+
+def test_require_token() -> None:
+    with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN: required to run the bot"):
+        load_settings(env_file=None).require_token()
+    assert load_settings(env_file=None, telegram_bot_token=TOKEN).require_token() == TOKEN
