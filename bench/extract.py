@@ -60,8 +60,7 @@ def load_corpus(directory: Path) -> list[Item]:
 def import_seconds(repeat: int) -> float:
     """Median wall time of `import feeds.extract` in a fresh interpreter."""
     code = (
-        "import time; t = time.perf_counter(); import feeds.extract; "
-        "print(time.perf_counter() - t)"
+        "import time; t = time.perf_counter(); import feeds.extract; print(time.perf_counter() - t)"
     )
     runs = []
     for _ in range(repeat):

@@ -9,9 +9,8 @@ import html
 from datetime import date
 
 from bot.i18n import t
-from bot.render import MAX_MESSAGE_CHARS, PlaceNamer, category_emoji, format_number
+from bot.render import MAX_MESSAGE_CHARS, PlaceNamer, category_emoji, format_number, sources_line
 from bot.render import format_temperature as temperature
-from bot.render import sources_line
 from rules.digest import Digest, DigestSection
 from rules.models import Story
 

@@ -42,14 +42,28 @@ _SMALL_WORDS = {
 }
 # "понад тисячу", "более тысячи", "over a thousand": one thousand, not "thousands".
 _ABOUT_ONE = (
-    "понад", "більше", "близько", "майже", "более", "больше", "свыше", "около", "почти",
-    "than", "over", "about", "nearly", "almost",
+    "понад",
+    "більше",
+    "близько",
+    "майже",
+    "более",
+    "больше",
+    "свыше",
+    "около",
+    "почти",
+    "than",
+    "over",
+    "about",
+    "nearly",
+    "almost",
 )
 _WORD_AMOUNT = (
     r"(?:(?:one and a half|half a|one|a|an|two|three|four|five|six|seven|eight|nine|ten)"
     r"\s(?:million|thousand)\b|півтора мільйона|півмільйона|полтора миллиона|полмиллиона"
     r"|мільйон(?:а|у|ом)?\b|миллион(?:а|у|ом)?\b"
-    r"|(?:" + "|".join(f"(?<={w} )" for w in _ABOUT_ONE) + r")(?:тисяч[іуа]|тысяч[иуа]|a thousand)\b)"
+    r"|(?:"
+    + "|".join(f"(?<={w} )" for w in _ABOUT_ONE)
+    + r")(?:тисяч[іуа]|тысяч[иуа]|a thousand)\b)"
 )
 # Vague amounts and their lower bounds.
 _VAGUE_BOUNDS = (
@@ -93,7 +107,9 @@ _AMOUNT = re.compile(
     r")(?:\sof)?(?:" + _BETWEEN + r"\s" + _UNIT + r"(?![^\W\d_])|" + _WITHOUT + ")",
 )
 _LISTED = re.compile(
-    r"(?<![\w.,])(?P<num>\d+(?:[.,]\d+)?)\s?(?P<mult>" + _MULT + r")(?=\s?[,;.)]|\s?$|\s(?:на|у|в|in|on)\s)",
+    r"(?<![\w.,])(?P<num>\d+(?:[.,]\d+)?)\s?(?P<mult>"
+    + _MULT
+    + r")(?=\s?[,;.)]|\s?$|\s(?:на|у|в|in|on)\s)",
 )
 # The sentence must say someone is without supply.
 _OUTAGE = re.compile(

@@ -210,13 +210,17 @@ def evaluate(
                 tally.affected_right += affected_right(item.affected, signals.affected)
             tally.language_right += signals.language == item.lang
         if cats != item.categories:
-            misses.append(Miss(item.id, item.lang, "categories", sorted(item.categories), sorted(cats)))
+            misses.append(
+                Miss(item.id, item.lang, "categories", sorted(item.categories), sorted(cats))
+            )
         if places != item.places:
             misses.append(Miss(item.id, item.lang, "places", sorted(item.places), sorted(places)))
         tp, fp, fn = match_temperatures(item.temps_c, signals.temperatures_c)
         if fp or fn:
             misses.append(
-                Miss(item.id, item.lang, "temps_c", list(item.temps_c), list(signals.temperatures_c))
+                Miss(
+                    item.id, item.lang, "temps_c", list(item.temps_c), list(signals.temperatures_c)
+                )
             )
         if (item.affected is not None or signals.affected is not None) and not affected_right(
             item.affected, signals.affected

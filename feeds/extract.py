@@ -36,9 +36,7 @@ def extract_text(title: str, text: str = "", *, language: str | None = None) -> 
     clean = normalize(raw)
     lang = detect_language(clean, hint=language)
     temperatures = find_temperatures(clean)
-    categories = find_categories(
-        split_glued_headlines(clean).lower(), temperatures=temperatures
-    )
+    categories = find_categories(split_glued_headlines(clean).lower(), temperatures=temperatures)
     amount = find_affected(clean) if categories & (OUTAGES | {Category.ENERGY_ATTACK}) else None
     affected = amount.count if amount else None
     lower_bound = amount.lower_bound if amount and affected is None else None

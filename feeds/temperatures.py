@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import ahocorasick
+
 from feeds.normalize import lower_same_length
 
 # --- number words (0-50): "minus twenty degrees", "мінус двадцять градусів", "десятиградусні"
@@ -43,9 +45,9 @@ _TENS: dict[int, tuple[str, ...]] = {
 }
 
 _VALUE: dict[str, int] = {}
-for _value, _forms in (*_UNITS.items(), *_TENS.items()):
+for _number_value, _forms in (*_UNITS.items(), *_TENS.items()):
     for _form in _forms:
-        _VALUE[_form] = _value
+        _VALUE[_form] = _number_value
 
 
 def _alternation(words: list[str]) -> str:
@@ -132,9 +134,7 @@ _WEATHER_CUE = re.compile(
     r"temperature|frost|freez|cold|degree|thermometer|forecast|weather|celsius",
 )
 # A frost word just before an unsigned number makes it negative: "морози до 20 градусів".
-_FROST_BEFORE = re.compile(
-    r"(?:мороз[^\W\d]*|frosts?)\s(?:(?:до|в|у|of|to|down to|around)\s)?$"
-)
+_FROST_BEFORE = re.compile(r"(?:мороз[^\W\d]*|frosts?)\s(?:(?:до|в|у|of|to|down to|around)\s)?$")
 _CLIMATE = re.compile(
     r"global (?:warming|heating)|pre-?industrial|climate (?:target|goal|change)|paris agreement"
     r"|глобальн\w* потеплін|глобальн\w* потеплен|кліматичн\w* ціл|климатическ\w* цел",
@@ -144,10 +144,16 @@ _SENTENCE_END = re.compile(r"[.!?;\n](?:\s|$)")
 _SHARED_GAP = re.compile(r"[\s,;]*(?:[^\W\d_]+[\s,]*){0,2}")
 # Every temperature form holds one of these; the patterns run only in windows around them,
 # so a long article without any costs one scan.
-_ANCHOR = re.compile(
-    r"°|\d[cf]\b|degree|градус|minus|мінус|минус|plus|плюс|[-+](?<![\w,+-][-+])\s?\d"
-    r"|вночі|уночі|вдень|удень|ночью|днем|at night|by day|during the day",
-)
+_ANCHOR = re.compile(r"°|[-+](?<![\w,+-][-+])\s?\d|[cf](?<=\d[cf])\b")
+_ANCHOR_WORDS = ahocorasick.Automaton()
+for _word in (
+    *["degree", "градус", "minus", "мінус", "минус", "plus", "плюс", "вночі", "уночі", "вдень", "удень", "ночью", "днем"],
+    "at night",
+    "by day",
+    "during the day",
+):
+    _ANCHOR_WORDS.add_word(_word, len(_word))
+_ANCHOR_WORDS.make_automaton()
 _BEFORE = 70
 _AFTER = 50
 
@@ -160,10 +166,13 @@ Regions = list[tuple[int, int]]
 
 def _regions(text: str) -> Regions:
     """Merged windows around the anchors, ending at a space so no word is cut."""
+    anchors = [(m.start(), m.end()) for m in _ANCHOR.finditer(text)]
+    anchors += [(end + 1 - length, end + 1) for end, length in _ANCHOR_WORDS.iter(text)]
+    anchors.sort()
     regions: Regions = []
-    for m in _ANCHOR.finditer(text):
-        lo = max(0, m.start() - _BEFORE)
-        hi = text.find(" ", min(len(text), m.end() + _AFTER))
+    for start, end in anchors:
+        lo = max(0, start - _BEFORE)
+        hi = text.find(" ", min(len(text), end + _AFTER))
         hi = len(text) if hi == -1 else hi
         if regions and lo <= regions[-1][1]:
             regions[-1] = (regions[-1][0], max(hi, regions[-1][1]))

@@ -191,7 +191,8 @@ def _lex(text: str, lang: str) -> list[_Token]:
             i = cmp.end()
             continue
         word = _WORD.match(text, i)
-        assert word is not None  # every other character starts a word
+        if word is None:  # a stray closing quote
+            raise RuleSyntaxError("unexpected", i, i + 1, text, {"word": ch}, None, lang)
         tokens.append(_Token("word", word.group(), i, word.end()))
         i = word.end()
     return tokens

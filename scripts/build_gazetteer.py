@@ -7,7 +7,8 @@ Build-time only (needs pymorphy3 with its uk/ru dictionaries: `pip install .[gaz
 SOURCE_DIR (default `../shared/data/gazetteer`) holds the KATOTTG CSV, the OCHA raion/hromada
 P-code CSV and the radatlas city list; see `feeds/data/PROVENANCE.md`.
 The output holds every place (oblast, raion, hromada, city, town) and every surface form
-(inflected Ukrainian and Russian forms, English and historical variants) mapped to place ids.
+(inflected Ukrainian and Russian forms, English and historical variants) mapped to place ids,
+and the OCHA hromada centroids that `Gazetteer.nearest` turns a shared location into a place with.
 """
 
 from __future__ import annotations
@@ -263,6 +264,15 @@ DOMESTIC = [
     "НКРЕКП", "НКРЭКУ", "Енергоатом", "Энергоатом", "Energoatom", "Слуга народу",
     "Слуга народа", "МОЗ", "Укргазвидобування", "Укртрансгаз", "Ukrtransgaz",
 ]  # fmt: skip
+
+# OCHA hromada P-codes that are not KATOTTG hromadas: the place a point there resolves to.
+CENTROID_PLACES = {"UA8000000": "UA80", "UA8500000": "UA85", "UA3200000": "UA32"}  # Chornobyl zone
+# Kyiv is ringed by small suburban hromadas whose centroids (Kotsiubynske, an enclave; Vyshneve;
+# Chabany) lie closer to its outer districts than Kyiv's own centroid does, so a disk around
+# Maidan Nezalezhnosti counts as Kyiv before the nearest centroid is sought. 11 km reaches
+# Obolon, Troieshchyna, Osokorky and Teremky but stops short of Vyshneve and Kotsiubynske.
+CITY_CORES = [("UA80", 50.4501, 30.5234, 11.0)]
+COORD_DIGITS = 4  # about 11 m: finer than any centroid means
 
 UK_CASES = ("nomn", "gent", "datv", "accs", "ablt", "loct", "voct")
 RU_CASES = ("nomn", "gent", "datv", "accs", "ablt", "loct", "loc2", "gen2")
@@ -541,7 +551,24 @@ class Builder:
                 entries -= {e for e in entries if e[1] in "Nn"}
         patterns = {s: sorted(v) for s, v in sorted(self.patterns.items()) if v}
         return {"version": 1, "places": places, "patterns": patterns,
-                "centres": sorted(self.centres)}  # fmt: skip
+                "centres": sorted(self.centres), "centroids": self._centroids(),
+                "cores": [list(core) for core in CITY_CORES]}  # fmt: skip
+
+    def _centroids(self) -> list[list[object]]:
+        """[place id, lat, lon] of every OCHA hromada centroid, for `Gazetteer.nearest`."""
+        out: list[list[object]] = []
+        for code, row in sorted(self.ocha.items()):
+            if row["level"] != "hromada":
+                continue
+            pid = CENTROID_PLACES.get(code, code)
+            if pid not in self.places:
+                raise SystemExit(f"OCHA hromada {code} has no place in the gazetteer")
+            lat, lon = (
+                round(float(row["lat"]), COORD_DIGITS),
+                round(float(row["lon"]), COORD_DIGITS),
+            )
+            out.append([pid, lat, lon])
+        return out
 
     def _country(self) -> None:
         self.places["UA"] = {"level": "country", "oblast": "UA", "en": "Ukraine",
@@ -765,7 +792,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         fh.write(raw)
     n_places = len(data["places"])  # type: ignore[arg-type]
     n_patterns = len(data["patterns"])  # type: ignore[arg-type]
-    print(f"wrote {args.out}: {n_places} places, {n_patterns} surfaces", file=sys.stderr)
+    n_centroids = len(data["centroids"])  # type: ignore[arg-type]
+    print(
+        f"wrote {args.out}: {n_places} places, {n_patterns} surfaces, {n_centroids} centroids",
+        file=sys.stderr,
+    )
     return 0
 
 

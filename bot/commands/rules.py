@@ -30,12 +30,40 @@ _URL_PREFIXES = ("http://", "https://")
 EXIT_OK, EXIT_FEED_FAILED, EXIT_BAD_RULE = 0, 1, 2
 
 
+GRAMMAR = """\
+A rule is a few words in English or Ukrainian, in any order:
+  what      power, heating, water, outage (= all three), cold, energy attack, restoration, any
+            світло, тепло/опалення, вода, відключення, мороз/холод, атака/удар, відновлення, все
+  where     in/в/у/на PLACE, or the place alone; several: "Kyiv, Lviv oblast and Odesa"
+  thresholds cold <= -15 (мороз -15), temperature below -20, temp >= 30,
+            affected >= 10000 (10k, 10 000), severity high (low, medium, high, critical)
+  words     "Укренерго" (required), -"schedule" or -schedule (excluded), whole words only
+  outlets   from UNIAN or BBC, not from "Some Outlet"
+  delivery  instant (default), digest, both  (миттєво, дайджест, обидва)
+examples:
+  power outage in Kyiv          outage Kharkiv oblast         heating, water in Odesa
+  cold <= -15 in Kyiv           мороз -15 Київ                відключення світла Харківщина
+  everything Ukraine            outage affected >= 10000      energy attack severity high
+  "Укренерго" in Kyiv oblast    power outage Kyiv -"schedule" digest
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
-    parse = sub.add_parser("parse", help="print a rule as canonical text and JSON")
+    parse = sub.add_parser(
+        "parse",
+        help="print a rule as canonical text and JSON",
+        epilog=GRAMMAR,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parse.add_argument("text", metavar="TEXT", help='the rule, e.g. "power outage in Kyiv"')
     parse.add_argument("--lang", choices=("en", "uk"), default="en", help="language of errors")
-    test = sub.add_parser("test", help="show which items of feeds a rule matches, and why")
+    test = sub.add_parser(
+        "test",
+        help="show which items of feeds a rule matches, and why",
+        epilog=GRAMMAR,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     test.add_argument("text", metavar="TEXT", help="the rule")
     test.add_argument("inputs", nargs="+", metavar="FEED_OR_FILE", help="feed URLs or files")
     test.add_argument("--json", action="store_true", help="one JSON object per item per line")

@@ -100,6 +100,8 @@ class Sender:
         # Chats that refused a message in this batch: their other rows are dropped unsent.
         self._unreachable: set[int] = set()
         self._outcomes: list[_Outcome] = []
+        # One flush at a time: two write transactions at once would fight over SQLite's lock.
+        self._flush_lock = asyncio.Lock()
         # Message ids of alerts delivered but maybe not flushed yet, for edits right after.
         self._delivered: dict[tuple[int, str], int] = {}
 
@@ -331,9 +333,12 @@ class Sender:
 
     async def flush(self) -> None:
         """Commit the outcomes collected so far, in one transaction."""
-        if not self._outcomes:
-            return
-        outcomes, self._outcomes = self._outcomes, []
+        async with self._flush_lock:
+            if self._outcomes:
+                await self._flush(self._outcomes)
+
+    async def _flush(self, outcomes: list[_Outcome]) -> None:
+        self._outcomes = []
         now = self.clock()
         forbidden: set[int] = set()
         migrated: dict[int, int] = {}

@@ -332,6 +332,8 @@ class _Chat:
     next_message_id: int = 1
     blocked: str | None = None  # the 403 description while the bot may not write here
     migrated_to: int | None = None
+    # Group administrators: user id -> "creator" or "administrator" (getChatMember).
+    admins: dict[int, str] = field(default_factory=dict)
 
     def to_json(self) -> JSON:
         chat: JSON = {"id": self.id, "type": self.type}
@@ -756,6 +758,8 @@ class FakeTelegramAPI:
             ("deleteWebhook", self._delete_webhook),
             ("getWebhookInfo", self._get_webhook_info),
             ("getChat", self._get_chat),
+            ("getChatMember", self._get_chat_member),
+            ("getChatAdministrators", self._get_chat_administrators),
             ("close", self._true),
             ("logOut", self._true),
         ):
@@ -1015,6 +1019,17 @@ class FakeTelegramAPI:
         self._user_message(
             chat_id, {"migrate_to_chat_id": new_chat_id}, chat_type=old.type, user_id=None
         )
+
+    def set_admin(self, chat_id: int, user_id: int, *, status: str | None = "administrator") -> None:
+        """Make ``user_id`` an administrator ("administrator" or "creator") of a group, or an
+        ordinary member again with ``status=None`` (what getChatMember reports)."""
+        if status not in (None, "administrator", "creator"):
+            raise ValueError(f"unknown admin status {status!r}")
+        chat = self._chat(chat_id, create=True)
+        if status is None:
+            chat.admins.pop(user_id, None)
+        else:
+            chat.admins[user_id] = status
 
     def forget_chat(self, chat_id: int) -> None:
         """The chat disappears: calls to it answer 400 chat not found."""
@@ -1841,3 +1856,37 @@ class FakeTelegramAPI:
                 "gifts_from_channels": False,
             },
         }
+
+    def _chat_member(self, chat: _Chat, user_id: int) -> JSON:
+        user = self.bot_user if user_id == self.bot_id else self._users.get(user_id)
+        if user is None:
+            user = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+        status = chat.admins.get(user_id, "member")
+        if status == "creator":
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        if status == "administrator":
+            rights = (
+                "can_manage_chat can_delete_messages can_manage_video_chats can_restrict_members "
+                "can_promote_members can_change_info can_invite_users can_post_stories "
+                "can_edit_stories can_delete_stories"
+            ).split()
+            return {
+                "status": "administrator",
+                "user": user,
+                "can_be_edited": False,
+                "is_anonymous": False,
+                **dict.fromkeys(rights, True),
+            }
+        return {"status": "member", "user": user}
+
+    async def _get_chat_member(self, params: _Params) -> JSON:
+        chat = self._resolve_chat(params.get("chat_id"))
+        user_id = params.integer("user_id", required=True)
+        assert user_id is not None
+        return self._chat_member(chat, user_id)
+
+    async def _get_chat_administrators(self, params: _Params) -> list[JSON]:
+        chat = self._resolve_chat(params.get("chat_id"))
+        if chat.type == "private":
+            raise _bad_request("there are no administrators in the private chat")
+        return [self._chat_member(chat, user_id) for user_id in chat.admins]

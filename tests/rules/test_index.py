@@ -136,7 +136,9 @@ story_strategy = st.builds(
     stories=st.lists(story_strategy, min_size=1, max_size=8),
     removed=st.sets(st.integers(0, 39), max_size=10),
 )
-def test_index_equals_plain_loop(rules: list[Rule], stories: list[Story], removed: set[int]) -> None:
+def test_index_equals_plain_loop(
+    rules: list[Rule], stories: list[Story], removed: set[int]
+) -> None:
     index = RuleIndex()
     for rule_id, rule in enumerate(rules):
         index.add(rule_id, rule)

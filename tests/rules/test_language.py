@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from feeds.models import Category, Severity
 from rules import vocabulary
+from rules.keywords import fold
 from rules.language import RuleSyntaxError, format_rule, parse_rule
 from rules.rule import Delivery, Rule
 from tests.rules.places_double import PLACES, TinyPlaces
@@ -198,7 +199,7 @@ def test_errors_in_ukrainian() -> None:
 def test_phrase_table_has_no_conflicts() -> None:
     # Building the table raises on a phrase with two meanings; check every word is reachable.
     for phrase in vocabulary.ALL_WORDS:
-        assert vocabulary.PHRASES.get(tuple(vocabulary.fold(phrase).split())) is not None
+        assert vocabulary.PHRASES.get(tuple(fold(phrase).split())) is not None
 
 
 # --- canonical round trip over generated rules ------------------------------------------------
@@ -272,3 +273,44 @@ def test_misspelt_place_with_the_real_gazetteer() -> None:
     with pytest.raises(RuleSyntaxError) as caught:
         parse_rule("power outage in Kiyv", places=load_gazetteer())
     assert str(caught.value).startswith("Unknown place 'Kiyv' — did you mean Kyiv")
+
+
+@pytest.mark.skipif(not HAVE_GAZETTEER, reason="feeds.gazetteer not written yet")
+def test_every_gazetteer_place_round_trips_in_both_languages() -> None:
+    from feeds.gazetteer import load_gazetteer
+
+    gazetteer = load_gazetteer()
+    named = {pid for entries in gazetteer.patterns.values() for pid, _ in entries}
+    ids = sorted(pid for pid in named if gazetteer.get(pid) is not None)
+    assert len(ids) > 1000
+    failures = []
+    for place_id in ids:
+        rule = Rule(categories=cats(P), places=where(place_id))
+        for lang in ("en", "uk"):
+            text = format_rule(rule, places=gazetteer, lang=lang)
+            try:
+                back = parse_rule(text, places=gazetteer)
+            except RuleSyntaxError as exc:
+                failures.append(f"{place_id} {text!r}: {exc}")
+                continue
+            if back != rule:
+                failures.append(f"{place_id} {text!r} -> {sorted(back.places)}")
+    assert failures == []
+
+
+_PIECES = st.sampled_from(
+    [*vocabulary.ALL_WORDS, "<=", ">=", "<", "=", ",", '"', "«", "»", "-", "-15", "10k", "10",
+     "000", "1.5", "°C", "Kyiv", "Kiyv", "oblast", "(", ")", "UA63", "'", "млн", "обл."]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(max_size=40) | st.lists(_PIECES, max_size=8).map(" ".join))
+def test_any_text_gives_a_rule_or_a_syntax_error(text: str) -> None:
+    try:
+        rule = parse_rule(text, places=TINY)
+    except RuleSyntaxError as exc:
+        assert 0 <= exc.position <= exc.end <= len(text)
+        assert str(exc)
+        return
+    assert parse_rule(format_rule(rule, places=TINY), places=TINY) == rule

@@ -8,6 +8,7 @@ When the server is unreachable the PostgreSQL cases skip, except under `CI`, whe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -94,9 +95,45 @@ def _require(server: PgServer) -> None:
         pytest.skip(reason)
 
 
+def _db_name(kind: str = "") -> str:
+    # The creating process id is part of the name, so a later run can tell leftovers of a
+    # killed run (process gone) from databases another run on this machine still uses.
+    return f"{NAME_PREFIX}{os.getpid()}_{kind}{uuid.uuid4().hex[:10]}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _drop_leftovers(server: PgServer) -> None:
+    assert server.user
+    conn = await _admin(server.user)
+    try:
+        names = await conn.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{NAME_PREFIX}%"
+        )
+        for (name,) in names:
+            pid = name.removeprefix(NAME_PREFIX).split("_", 1)[0]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                # No FORCE: a database someone is connected to is not a leftover.
+                with contextlib.suppress(asyncpg.PostgresError):
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> PgServer:
-    return asyncio.run(_find_pg())
+    server = asyncio.run(_find_pg())
+    if server.user is not None:
+        asyncio.run(_drop_leftovers(server))
+    return server
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +157,7 @@ def pg_template(pg_server: PgServer) -> Iterator[str | None]:
     if pg_server.user is None:
         yield None
         return
-    name = f"{NAME_PREFIX}template_{uuid.uuid4().hex[:10]}"
+    name = _db_name("template_")
     asyncio.run(_create_db(pg_server, name))
     try:
         asyncio.run(upgrade_to_head(pg_server.url(name)))
@@ -150,7 +187,7 @@ async def empty_database_url(
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
     _require(pg_server)
-    name = f"{NAME_PREFIX}{uuid.uuid4().hex[:12]}"
+    name = _db_name()
     await _create_db(pg_server, name)
     try:
         yield pg_server.url(name)
@@ -174,7 +211,7 @@ async def database_url(
         yield f"sqlite+aiosqlite:///{path}"
         return
     _require(pg_server)
-    name = f"{NAME_PREFIX}{uuid.uuid4().hex[:12]}"
+    name = _db_name()
     await _create_db(pg_server, name, template=pg_template)
     try:
         yield pg_server.url(name)
