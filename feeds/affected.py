@@ -114,9 +114,11 @@ _LISTED = re.compile(
 # The sentence must say someone is without supply.
 _OUTAGE = re.compile(
     r"without\s(?:\w+\s){0,2}?(?:power|electricity|heat|heating|water|light|gas|supply|supplies)"
-    r"|\bno\s(?:\w+\s)?(?:power|electricity|heat|heating|hot water|water)|lost\s(?:power|electricity)"
+    r"|\bno\s(?:\w+\s)?(?:power|electricity|heat|heating|hot water|water)|lost\s(?:power"
+    r"|electricity)"
     r"|cut off|in the dark|darkness|blackout|outage|power cut|de-?energi[sz]ed|disconnected"
-    r"|без\s(?:світла|електр|электр|енерго|энерго|тепла|опален|води|водопостач|газ|теплопостач|напруги|живлення"
+    r"|без\s(?:світла|електр|электр|енерго|энерго|тепла|опален|води|водопостач|газ|теплопостач"
+    r"|напруги|живлення"
     r"|света|тепла|отоплен|водоснабж|напряжения|гарячої|горячей)"
     r"|знеструм|відключен|вимкнен|обесточ|отключен|без електро",
 )

@@ -23,7 +23,8 @@ _W = r"[^\W\d_]*"  # the rest of a word after its stem
 
 # --- supplies: what people are left without
 _POWER = re.compile(
-    r"\b(?:power\b(?! (?:plant|station|grid|line|compan|engineer|generat|unit|facilit|sector|system))"
+    r"\b(?:power\b(?! (?:plant|station|grid|line|compan|engineer|generat|unit|facilit|sector"
+    r"|system))"
     r"|electr\w*|lights?\b|the grid\b|grid\b"
     rf"|світл{_W}|електр{_W}|живлен{_W}|напруг{_W}|енергопостач{_W}|енергоживлен{_W}"
     rf"|свет(?!офор|лы|л[аоы]?\b){_W}|электр{_W}|энергоснабж{_W}|напряжен{_W})"
@@ -44,7 +45,8 @@ _HOT_WATER = re.compile(
 # Words after which the supplies named are missing (or being brought back, which means
 # they are missing now: "race to restore power").
 _DEPRIVE = re.compile(
-    r"\b(?:without|no|lack(?:s|ed|ing)?(?: of)?|lost|los(?:e|es|ing)|cut(?:s|ting)?(?: off)?(?: from)?"
+    r"\b(?:without|no|lack(?:s|ed|ing)?(?: of)?|lost|los(?:e|es|ing)|cut(?:s"
+    r"|ting)?(?: off)?(?: from)?"
     r"|deprived of|shortages? of|knock(?:s|ed|ing)? out|t(?:ook|akes?|aking) out|disrupt\w*"
     r"|disruptions? (?:to|of|in)|interrupt\w*|outages? of|shut(?:s|ting)? (?:off|down)"
     r"|shutdowns? of|problems? with|(?:to|race to|work to|working to|efforts to|rush(?:es|ing)? to"
@@ -63,7 +65,8 @@ _SPAN_END = re.compile(
 _SPAN = 60
 # A supply and then its loss: "тепло відключили", "power was cut", "heating has been off".
 _LOSS_AFTER = re.compile(
-    r"(?:is|was|were|been|are|went|turned|switched|mostly|largely|remains?|remained) (?:off|out|down)\b"
+    r"(?:is|was|were|been|are|went|turned|switched|mostly|largely|remains?|remained) (?:off|out"
+    r"|down)\b"
     r"|\b(?:cut|lost|disrupted|interrupted|knocked out)\b"
     rf"|відключ{_W}|вимкн{_W}|вимика{_W}|зник{_W}|відсутн{_W}|немає|нема\b|припин{_W}|порушен{_W}"
     rf"|отключ{_W}|выключ{_W}|пропал{_W}|отсутств{_W}|нет\b|прекращ{_W}|нарушен{_W}"
@@ -77,7 +80,8 @@ _SUPPLY_THEN_LOSS = re.compile(
 # Words that are an outage by themselves.
 _POWER_ALONE = re.compile(
     r"\b(?:black-?outs?\b|\boutages?\b|\bpower cuts?\b|\brolling cuts\b|de-?energi[sz]"
-    r"|\b(?:plung|left|leav|thrown|throw|sank|sink|remain|out of|pull\w* \w+ out of)\w* (?:[\w']+ ){0,5}?"
+    r"|\b(?:plung|left|leav|thrown|throw|sank|sink|remain|out of"
+    r"|pull\w* \w+ out of)\w* (?:[\w']+ ){0,5}?"
     r"(?:in|into|of)? ?(?:the )?dark(?:ness)?\b"
     rf"|знеструм{_W}|блекаут{_W}|блэкаут{_W}|обесточ{_W}"
     rf"|(?:занур|поринул|опинил|залиш|занурю){_W} (?:\w+ ){{0,3}}?[ув] темряв{_W}"
@@ -93,31 +97,40 @@ _HEAT_ALONE = re.compile(
 )
 _HYPOTHETICAL = re.compile(
     r"\b(?:may|could|might|can|would)\s(?:[\w']+\s){0,3}$"
-    r"|\b(?:може|можуть|можливі|можливо|доведеться|может|могут|возможн\w*|придется)\s(?:[\w']+\s){0,3}$"
+    r"|\b(?:може|можуть|можливі|можливо|доведеться|может|могут|возможн\w*"
+    r"|придется)\s(?:[\w']+\s){0,3}$"
 )
 _NOT_OUTAGE = re.compile(
     r"\bno (?:power )?(?:outages|blackouts|shutdowns)\b|without (?:power )?(?:outages|blackouts)"
-    rf"|без (?:\w+ )?(?:відключень|вимкнень|отключений)|(?:відключен|вимкнен){_W} не (?:буде|плану|прогнозу|застосов)"
-    rf"|отключен{_W} не (?:будет|планир|прогнозир|примен)|не буде (?:\w+ )?відключен|не будет (?:\w+ )?отключен"
-    r"|(?:outages|blackouts) (?:are|were|will be) not\b|avoid(?:ed)? (?:power )?(?:outages|blackouts)"
-    r"|уникнути (?:\w+ )?відключен|избежать (?:\w+ )?отключен|internet outage|outage of (?:the )?internet"
+    rf"|без (?:\w+ )?(?:відключень|вимкнень|отключений)|(?:відключен|вимкнен){_W} не (?:буде|плану"
+    rf"|прогнозу|застосов)"
+    rf"|отключен{_W} не (?:будет|планир|прогнозир|примен)|не буде (?:\w+ )?відключен"
+    rf"|не будет (?:\w+ )?отключен"
+    r"|(?:outages|blackouts) (?:are|were|will be) not\b|avoid(?:ed)? (?:power )?(?:outages"
+    r"|blackouts)"
+    r"|уникнути (?:\w+ )?відключен|избежать (?:\w+ )?отключен|internet outage"
+    r"|outage of (?:the )?internet"
 )
 
 # --- restoration: supply brought back (done, not intended)
 _RESTORED = re.compile(
-    r"\b(?:restored|reconnected|resumed|back on|switched back on|turned back on|(?:is|was|has been|are"
+    r"\b(?:restored|reconnected|resumed|back on|switched back on|turned back on|(?:is|was|has been"
+    r"|are"
     r"|were|have been) back|returned)\b"
     rf"|\b(?:повернул{_W}|повернуто|повертають|повертається|відновил{_W}|відновлено|відновлен[аі]\b"
     rf"|заживил{_W}|заживлен{_W}|перепідключил{_W}|підключил{_W}|з'явил{_W}|дали\b"
     rf"|вдалося (?:\w+ )?(?:перепідключити|повернути|відновити|заживити|підключити|подати)"
     rf"|знову (?:зі? |є )|вернул{_W}|возвращ{_W}|восстановил{_W}|восстановлен[оаы]?\b|восстановлены"
     rf"|подключил{_W}|переподключил{_W}|запитал{_W}|появил{_W}"
-    rf"|удалось (?:\w+ )?(?:переподключить|вернуть|восстановить|подключить|подать)|снова (?:со? |есть ))"
+    rf"|удалось (?:\w+ )?(?:переподключить|вернуть|восстановить|подключить|подать)|снова (?:со? "
+    rf"|есть ))"
 )
 # Words that make a restoration about power, heat or water (people "returned home" is not).
 _RESTORED_WHAT = re.compile(
-    r"\b(?:power|electric|light|heat|water|gas\b|suppl|grid|energy|consumers|households|homes|customers"
-    r"|світл|електр|живлен|тепл|опален|вод(?:а|и|у|ою)\b|водопостач|газ|абонент|споживач|домівк|осел|родин"
+    r"\b(?:power|electric|light|heat|water|gas\b|suppl|grid|energy|consumers|households|homes"
+    r"|customers"
+    r"|світл|електр|живлен|тепл|опален|вод(?:а|и|у|ою)\b|водопостач|газ|абонент|споживач|домівк"
+    r"|осел|родин"
     r"|постачан|свет|электр|отоплен|энерго|вод(?:а|ы|у|ой)\b|водоснабж|потребител|семей|снабжен)"
 )
 _RESTORATION_ALONE = re.compile(
@@ -131,16 +144,23 @@ _NOT_RESTORED = re.compile(
 
 # --- cold
 _COLD = re.compile(
-    r"\b(?:freezing (?:temperature|weather|cold|winter|condition|homes?|apartment|flat|night|rain)s?"
+    r"\b(?:freezing (?:temperature|weather|cold|winter|condition|homes?|apartment|flat|night"
+    r"|rain)s?"
     r"|\b(?:in|amid|into|through|are|were|is|people|residents) freezing\b"
-    r"|\bfreezing (?:residents|people|ukrainians|kyiv|capital|city|homes|flats)\b|\bfreez(?:e|ing) to death"
-    r"|\bsub-?zero\b|\bbelow (?:zero|freezing)\b|\bfrosts?\b|\bcold (?:snap|spell|weather|temperature"
+    r"|\bfreezing (?:residents|people|ukrainians|kyiv|capital|city|homes|flats)\b|\bfreez(?:e"
+    r"|ing) to death"
+    r"|\bsub-?zero\b|\bbelow (?:zero|freezing)\b|\bfrosts?\b|\bcold (?:snap|spell|weather"
+    r"|temperature"
     r"|front|homes?|apartments?|flats?|wave|winter|nights?)s?|\bbitter(?:ly)? cold|\bin the cold\b"
-    r"|\bwinter cold\b|\bextreme cold\b|\bsevere cold\b|\bsnow(?:s|fall|falls|storms?|ed|ing)?\b|\bblizzards?\b|\bicy\b|\bsleet\b"
+    r"|\bwinter cold\b|\bextreme cold\b|\bsevere cold\b|\bsnow(?:s|fall|falls|storms?|ed|ing)?\b"
+    r"|\bblizzards?\b|\bicy\b|\bsleet\b"
     r"|\bkeep(?:ing)? warm\b|\bstay(?:ing)? warm\b|\bwarming (?:centers|centres|points|shelters)\b"
-    rf"|мороз{_W}|похолод{_W}|холод(?!ногір|ильн|ноярськ){_W}|заморозк{_W}|снігопад{_W}|хуртовин{_W}"
-    rf"|завірюх{_W}|заметіл{_W}|ожеледиц{_W}|гололед{_W}|\bсніг{_W}|\bснег{_W}|\bснеж{_W}|\bсніж{_W}"
-    rf"|метел[ьи]|вьюг{_W}|мерзн{_W}|замерза{_W}|замерзл{_W}|пункт{_W} обігрів{_W}|пункт{_W} обогрев{_W}"
+    rf"|мороз{_W}|похолод{_W}|холод(?!ногір|ильн|ноярськ){_W}|заморозк{_W}|снігопад{_W}"
+    rf"|хуртовин{_W}"
+    rf"|завірюх{_W}|заметіл{_W}|ожеледиц{_W}|гололед{_W}|\bсніг{_W}|\bснег{_W}|\bснеж{_W}"
+    rf"|\bсніж{_W}"
+    rf"|метел[ьи]|вьюг{_W}|мерзн{_W}|замерза{_W}|замерзл{_W}|пункт{_W} обігрів{_W}"
+    rf"|пункт{_W} обогрев{_W}"
     rf"|пункт{_W} незламност{_W}|мінусов{_W} температур{_W}|минусов{_W} температур{_W}|нижче нуля"
     rf"|ниже нуля|зігріт{_W}|зігріва{_W}|гріються|греются|греться|согре{_W}|выстуж{_W}|вистуд{_W}"
     rf"|вистиг{_W}|остыл{_W}|охолол{_W}|льодян{_W} дощ|ледян{_W} дожд{_W})"
@@ -161,22 +181,32 @@ _ATTACK = (
     rf"|атак{_W}|удар{_W}|обстр{_W}|ракет{_W}|дрон{_W}|шахед{_W}|безпілотник{_W}|беспилотник{_W}"
     rf"|приліт{_W}|прильот{_W}|прилет{_W}|влучан{_W}|влучил{_W}|попадан{_W}|поцілил{_W}|бомб{_W}"
     rf"|вибух{_W}|взрыв{_W}|пошкодж{_W}|поврежд{_W}|зруйнов{_W}|разруш{_W}|знищ{_W}|уничтож{_W}"
-    rf"|терор{_W}|террор{_W}|\bбил{_W}|\bбив{_W}|\bвдари{_W}|\bвдарил{_W}|\bударил{_W}|\bбьют\b|поцел{_W}|уразив|уразил|разбит{_W}"
-    rf"|виведен{_W} з ладу|выведен{_W} из строя|налет{_W}|наліт{_W}|бойов{_W} ді{_W}|боев{_W} действ{_W}"
+    rf"|терор{_W}|террор{_W}|\bбил{_W}|\bбив{_W}|\bвдари{_W}|\bвдарил{_W}|\bударил{_W}|\bбьют\b"
+    rf"|поцел{_W}|уразив|уразил|разбит{_W}"
+    rf"|виведен{_W} з ладу|выведен{_W} из строя|налет{_W}|наліт{_W}|бойов{_W} ді{_W}"
+    rf"|боев{_W} действ{_W}"
 )
 _ENERGY_TARGET = (
-    r"energy (?:and \w+ )?(?:infrastructure|facilit|system|grid|sector|site|object|asset|network|plant|supply|target"
+    r"energy (?:and \w+ )?(?:infrastructure|facilit|system|grid|sector|site|object|asset|network"
+    r"|plant|supply|target"
     r"|company|equipment)|power (?:plant|station|grid|line|infrastructure|facilit|system|generat"
-    r"|network|supply|supplies|substation)|powerplant|\bgrid\b|substation|thermal plant|hydroelectric"
-    r"|\bchp\b|transformer|nuclear (?:power )?plant|hydro ?power|\bdam\b(?= and (?:a )?hydro)|electricity (?:infrastructure|grid|network|system|supply|facilit)"
-    r"|gas (?:infrastructure|facilit|production|pipeline|storage)|heating (?:plant|main|pipeline|network"
+    r"|network|supply|supplies|substation)|powerplant|\bgrid\b|substation|thermal plant"
+    r"|hydroelectric"
+    r"|\bchp\b|transformer|nuclear (?:power )?plant|hydro ?power|\bdam\b(?= and (?:a )?hydro)"
+    r"|electricity (?:infrastructure|grid|network|system|supply|facilit)"
+    r"|gas (?:infrastructure|facilit|production|pipeline|storage)|heating (?:plant|main|pipeline"
+    r"|network"
     r"|facilit|infrastructure)|boiler|power and heat|electricity and heat|energy terror"
-    rf"|енергетик{_W}|енергетиц{_W}|енергетичн{_W}|енергооб'єкт{_W}|енергосистем{_W}|енергоінфраструктур{_W}"
-    rf"|підстанц{_W}|\bтец|\bтес\b|\bгес\b|електростанц{_W}|електромереж{_W}|ліні{_W} електропередач{_W}"
+    rf"|енергетик{_W}|енергетиц{_W}|енергетичн{_W}|енергооб'єкт{_W}|енергосистем{_W}"
+    rf"|енергоінфраструктур{_W}"
+    rf"|підстанц{_W}|\bтец|\bтес\b|\bгес\b|електростанц{_W}|електромереж{_W}"
+    rf"|ліні{_W} електропередач{_W}"
     rf"|газов{_W} інфраструктур{_W}|котельн{_W}|теплоелектро{_W}|енергоблок{_W}|тепломереж{_W}"
-    rf"|энергетик{_W}|энергетическ{_W}|энергообъект{_W}|энергосистем{_W}|энергоинфраструктур{_W}|подстанц{_W}"
+    rf"|энергетик{_W}|энергетическ{_W}|энергообъект{_W}|энергосистем{_W}|энергоинфраструктур{_W}"
+    rf"|подстанц{_W}"
     rf"|\bтэц|\bтэс\b|\bгэс\b|электростанц{_W}|электросет{_W}|\bлэп\b|газов{_W} инфраструктур{_W}"
-    rf"|теплоэлектро{_W}|теплосет{_W}|об'єкт{_W} (?:енергетики|критичної)|объект{_W} (?:энергетики|критической)"
+    rf"|теплоэлектро{_W}|теплосет{_W}|об'єкт{_W} (?:енергетики|критичної)|объект{_W} (?:энергетики"
+    rf"|критической)"
     rf"|критичн{_W} інфраструктур{_W}|критическ{_W} инфраструктур{_W}|critical infrastructure"
     rf"|нафтогаз{_W}|нефтегаз{_W}|газовидобу{_W}|газодобы{_W}"
 )
@@ -191,7 +221,8 @@ _ATTACK_AFTER = 60
 _ATTACK_CAUSE = re.compile(
     r"attack|strike|struck|shelling|bombard|missile|drone|shahed|airstrike|air raid|barrage"
     rf"|атак{_W}|удар{_W}|обстріл{_W}|обстрел{_W}|ракет{_W}|дрон{_W}|шахед{_W}|безпілотник{_W}"
-    rf"|беспилотник{_W}|прильот{_W}|прилет{_W}|налет{_W}|наліт{_W}|бойов{_W} ді{_W}|боев{_W} действ{_W}"
+    rf"|беспилотник{_W}|прильот{_W}|прилет{_W}|налет{_W}|наліт{_W}|бойов{_W} ді{_W}"
+    rf"|боев{_W} действ{_W}"
 )
 # Threats, warnings, questions and plans are not attacks that happened.
 _NOT_ATTACK = re.compile(

@@ -5,8 +5,10 @@ Loads the frozen `data/gazetteer.json.gz` (built by `scripts/build_gazetteer.py`
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -35,6 +37,11 @@ _LEVEL_WORDS = {"city": "city", "town": "town", "місто": "city", "сели�
 _LEVEL_LABELS = {"en": {"city": "city", "town": "town"}, "uk": {"city": "місто", "town": "селище"},
                  "ru": {"city": "город", "town": "посёлок"}}  # fmt: skip
 _QUALIFIER = re.compile(r"^(.*?)\s*\((.+)\)$")
+
+# Ukraine's extreme points (Crimea's Cape Sarych to Chernihiv oblast's north, Chop to Luhansk
+# oblast's east) with about 30 km to spare: a cheap first refusal for points abroad.
+_UKRAINE_BOX = (44.1, 52.7, 21.7, 40.6)  # south, north, west, east
+_KM_PER_DEGREE = 6371.0088 * math.pi / 180
 
 
 def normalise(text: str) -> str:
@@ -80,6 +87,9 @@ class Gazetteer:
         self.centre_of: dict[str, str] = {
             ("UA32" if c == "UA80" else c[:4]): c for c in self.centres
         }
+        # Kept raw: `nearest` is for /start only, so the sorted index is built on first use.
+        self._centroid_rows: list[list[Any]] = data.get("centroids", [])
+        self._cores: list[list[Any]] = data.get("cores", [])
 
     # -- reading -------------------------------------------------------------------------
 
@@ -225,6 +235,38 @@ class Gazetteer:
                 return name
         return place_id
 
+    # -- shared locations ------------------------------------------------------------------
+
+    def nearest(self, lat: float, lon: float, *, max_km: float = 60.0) -> Place | None:
+        """The hromada (or Kyiv, Sevastopol) whose centroid is nearest to (`lat`, `lon`).
+
+        None when the point is outside Ukraine's bounding box or farther than `max_km` from
+        every hromada centroid (abroad, or out at sea), and for coordinates that are not
+        numbers. Near a border a point just abroad still gets the nearest Ukrainian hromada.
+        """
+        south, north, west, east = _UKRAINE_BOX
+        if not (south <= lat <= north and west <= lon <= east):  # also refuses NaN
+            return None
+        scale = math.cos(math.radians(lat))
+        for place_id, core_lat, core_lon, radius_km in self._cores:
+            if _km(lat - core_lat, (lon - core_lon) * scale) <= radius_km:
+                return self._places.get(place_id)
+        lats, lons, ids = self._centroid_index
+        # A centroid within max_km lies within this band of latitudes: look no further.
+        band = max_km / _KM_PER_DEGREE
+        best_id, best_km = None, max_km
+        for i in range(bisect.bisect_left(lats, lat - band), bisect.bisect_right(lats, lat + band)):
+            km = _km(lat - lats[i], (lon - lons[i]) * scale)
+            if km <= best_km:
+                best_id, best_km = ids[i], km
+        return self._places.get(best_id) if best_id is not None else None
+
+    @cached_property
+    def _centroid_index(self) -> tuple[list[float], list[float], list[str]]:
+        """Centroid latitudes (sorted), longitudes and place ids, as parallel lists."""
+        rows = sorted(self._centroid_rows, key=lambda row: (row[1], row[2], row[0]))
+        return [r[1] for r in rows], [r[2] for r in rows], [r[0] for r in rows]
+
     @staticmethod
     def _plain_name(place: Place, lang: str) -> str:
         if lang == "uk":
@@ -235,6 +277,11 @@ class Gazetteer:
             return place.name_ru + suffix
         suffix = {"raion": " raion", "hromada": " hromada"}.get(place.level, "")
         return place.name_en + suffix
+
+
+def _km(dlat: float, dlon_scaled: float) -> float:
+    """Equirectangular distance in km for degree differences (longitude already cos-scaled)."""
+    return math.hypot(dlat, dlon_scaled) * _KM_PER_DEGREE
 
 
 @cache

@@ -95,7 +95,8 @@ def _value(n: str) -> str:
 _UNIT = (
     r"(?:\s?°(?:\s?[cf](?![^\W\d_]))?"
     r"|(?<=\d)[cf](?![\w])"
-    r"|\s(?:degrees?|deg\b\.?|градус[^\W\d]*)(?:\s(?:celsius|fahrenheit|[cf](?![\w])|цельсія|цельсия"
+    r"|\s(?:degrees?|deg\b\.?|градус[^\W\d]*)(?:\s(?:celsius|fahrenheit|[cf](?![\w])|цельсія"
+    r"|цельсия"
     r"|за цельсієм|по цельсию))?)"
 )
 _FROST_Q = r"below zero|below freezing|under zero|of frost|морозу|мороза|нижче нуля|ниже нуля"
@@ -147,7 +148,21 @@ _SHARED_GAP = re.compile(r"[\s,;]*(?:[^\W\d_]+[\s,]*){0,2}")
 _ANCHOR = re.compile(r"°|[-+](?<![\w,+-][-+])\s?\d|[cf](?<=\d[cf])\b")
 _ANCHOR_WORDS = ahocorasick.Automaton()
 for _word in (
-    *["degree", "градус", "minus", "мінус", "минус", "plus", "плюс", "вночі", "уночі", "вдень", "удень", "ночью", "днем"],
+    *[
+        "degree",
+        "градус",
+        "minus",
+        "мінус",
+        "минус",
+        "plus",
+        "плюс",
+        "вночі",
+        "уночі",
+        "вдень",
+        "удень",
+        "ночью",
+        "днем",
+    ],
     "at night",
     "by day",
     "during the day",

@@ -1,0 +1,110 @@
+"""The real Application (built by `bot.app.build_application`) polling the fake Bot API, over a
+fresh SQLite database per test, for the handler tests (`tests/bot/test_handlers_*.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.app import BotApplication, build_application
+from bot.config import Settings, load_settings
+from bot.migrations import upgrade_to_head
+from bot.services import Services, open_services
+from tests.fakes import BotMessage, FakeTelegramAPI
+
+_TEMPLATE: dict[str, Path] = {}
+
+
+def _template_db(root: Path) -> Path:
+    """A migrated SQLite file made once per session, copied by each test (faster than
+    migrating every time)."""
+    if "db" not in _TEMPLATE:
+        path = root / "template.db"
+        asyncio.get_event_loop_policy()  # keep mypy quiet about unused asyncio in some paths
+        _TEMPLATE["db"] = path
+    return _TEMPLATE["db"]
+
+
+@dataclass
+class Harness:
+    """The running bot and the fake it talks to, with short helpers for the tests."""
+
+    api: FakeTelegramAPI
+    app: BotApplication
+    services: Services
+    settings: Settings
+
+    async def say(
+        self, chat_id: int, text: str, *, count: int = 1, timeout: float = 5.0, **kw: Any
+    ) -> list[BotMessage]:
+        """Send `text` from the chat and wait for `count` new bot messages there."""
+        before = len(self.api.messages_to(chat_id))
+        self.api.send_text(chat_id, text, **kw)
+        messages = await self.api.wait_for_messages(chat_id, before + count, timeout=timeout)
+        return messages[before:]
+
+    async def press(
+        self, chat_id: int, message: BotMessage, data: str, **kw: Any
+    ) -> str:
+        """Press the button `data` under `message` and wait until the bot answered it."""
+        query_id = self.api.press_button(chat_id, message.message_id, data, **kw)
+        await self.api.wait_for_answer(query_id)
+        await self.api.wait_for_updates_consumed()
+        return query_id
+
+    async def settle(self) -> None:
+        """Wait until every injected update was fetched and handled."""
+        await self.api.wait_for_updates_consumed()
+        # Handlers run after the fetch; give them the loop until the queue is empty.
+        for _ in range(200):
+            if self.app.update_queue.empty() and not _busy(self.app):
+                return
+            await asyncio.sleep(0.01)
+
+
+def _busy(app: BotApplication) -> bool:
+    return any(not task.done() for task in getattr(app, "_Application__update_persistence_task", None) or [])
+
+
+@asynccontextmanager
+async def running_bot(
+    api: FakeTelegramAPI,
+    tmp_path: Path,
+    *,
+    configure: Callable[[dict[str, Any]], None] | None = None,
+) -> AsyncIterator[Harness]:
+    values: dict[str, Any] = {
+        "telegram_bot_token": api.token,
+        "telegram_api_url": api.url,
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "allow_private_feed_hosts": True,
+        "log_level": "DEBUG",
+    }
+    if configure is not None:
+        configure(values)
+    settings = load_settings(env_file=None, **values)
+    template = tmp_path.parent / "handlers-template.db"
+    if not template.exists():
+        await upgrade_to_head(f"sqlite+aiosqlite:///{template}")
+    shutil.copy(template, tmp_path / "bot.db")
+    services = await open_services(settings, migrate=False)
+    app = build_application(settings, services)
+    try:
+        async with app:
+            assert app.post_init is not None and app.updater is not None
+            await app.post_init(app)
+            await app.start()
+            await app.updater.start_polling(poll_interval=0.0, timeout=1)
+            try:
+                yield Harness(api=api, app=app, services=services, settings=settings)
+            finally:
+                await app.updater.stop()
+                await app.stop()
+    finally:
+        await services.close()
