@@ -34,7 +34,7 @@ def _item(n: int, title: str, summary: str) -> Item:
 
 
 def load_corpus(directory: Path) -> list[Item]:
-    """Every item of the corpus files (`*.jsonl` with title/description, `*.csv` with title/text)."""
+    """Every item of the corpus files (`*.jsonl`: title/description; `*.csv`: title/text)."""
     items: list[Item] = []
     csv.field_size_limit(sys.maxsize)
     for path in sorted(directory.iterdir()):

@@ -14,7 +14,8 @@ from telegram import BotCommand
 from telegram.ext import Application, ContextTypes
 
 from bot.config import Settings
-from bot.handlers import admin, errors, groups, info, rules, settings, start
+from bot.handlers import admin, errors, groups, info, rules, start
+from bot.handlers import settings as preferences
 from bot.handlers.common import SERVICES_KEY, BotContext
 from bot.i18n import LANGUAGES, t
 from bot.services import Services
@@ -90,7 +91,7 @@ def build_application(
     app.bot_data[SERVICES_KEY] = services
     for handler in errors.guard_handlers():
         app.add_handler(handler, group=-1)
-    for module in (start, rules, settings, info, admin, groups):
+    for module in (start, rules, preferences, info, admin, groups):
         for handler in module.handlers():
             app.add_handler(handler)
     for handler in errors.fallback_handlers():

@@ -183,11 +183,11 @@ def _vague_bound(vague: str) -> int:
 def _clause(text: str, start: int, end: int) -> str:
     """The clause holding text[start:end]: between commas, semicolons and "but"."""
     left = 0
-    for m in _CLAUSE_BREAK.finditer(text, max(0, start - _WINDOW), start):
-        left = m.end()
+    for brk in _CLAUSE_BREAK.finditer(text, max(0, start - _WINDOW), start):
+        left = brk.end()
     left = max(left, start - _WINDOW)
-    m = _CLAUSE_BREAK.search(text, end, end + _WINDOW)
-    right = m.start() if m else min(len(text), end + _WINDOW)
+    after = _CLAUSE_BREAK.search(text, end, end + _WINDOW)
+    right = after.start() if after else min(len(text), end + _WINDOW)
     return text[left:right]
 
 

@@ -167,6 +167,7 @@ _COLD = re.compile(
 )
 _NOT_COLD = re.compile(
     r"cold war|cold-blooded|cold blood|cold feet|cold call|cold shoulder|frosty reception"
+    r"|out in the cold|на холодну|холодн\w* (?:душ|розрахун|прийом|кров|расчет|приём|прием)"
     r"|холодн\w* війн\w*|холодн\w* войн\w*|frozen (?:conflict|assets|funds)"
     r"|freez\w* (?:of )?(?:assets|funds|prices|tariffs|the conflict|sperm|eggs)"
 )
@@ -227,7 +228,8 @@ _ATTACK_CAUSE = re.compile(
 # Threats, warnings, questions and plans are not attacks that happened.
 _NOT_ATTACK = re.compile(
     r"\b(?:warn|threat|could\b|would\b|may\b|might\b|plan(?:s|ned|ning)?\b|possible\b|fear"
-    r"|endanger|prepar|попереджа|загроз|може\b|можуть\b|плану|чи\b|предупрежда|угроз|может\b"
+    r"|endanger|prepar|brac(?:e|es|ing) for|попереджа|загроз|може\b|можуть\b|плану|чи\b"
+    r"|предупрежда|угроз|может\b"
     r"|могут\b|планиру|готу|готовит)|тиме\b|тимуть\b"
 )
 # Every category needs one of these word beginnings in its sentence (a supply or outage word
@@ -348,9 +350,12 @@ def _read_sentence(sentence: str, groups: set[str]) -> set[Category]:
                 outages |= _outages(clause)
         found |= outages
     # Supply words double as targets ("power grid", "heating pipeline").
-    if ("t" in groups or "s" in groups) and _attack(sentence, outages):
-        if _NOT_ATTACK.search(sentence) is None:
-            found.add(Category.ENERGY_ATTACK)
+    if (
+        ("t" in groups or "s" in groups)
+        and _attack(sentence, outages)
+        and _NOT_ATTACK.search(sentence) is None
+    ):
+        found.add(Category.ENERGY_ATTACK)
     if "c" in groups and _COLD.search(sentence) and not _NOT_COLD.search(sentence):
         found.add(Category.COLD)
     return found

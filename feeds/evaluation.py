@@ -215,7 +215,7 @@ def evaluate(
             )
         if places != item.places:
             misses.append(Miss(item.id, item.lang, "places", sorted(item.places), sorted(places)))
-        tp, fp, fn = match_temperatures(item.temps_c, signals.temperatures_c)
+        _, fp, fn = match_temperatures(item.temps_c, signals.temperatures_c)
         if fp or fn:
             misses.append(
                 Miss(

@@ -253,7 +253,7 @@ class Gazetteer:
                 return self._places.get(place_id)
         lats, lons, ids = self._centroid_index
         # A centroid within max_km lies within this band of latitudes: look no further.
-        band = max_km / _KM_PER_DEGREE
+        band = 0.05
         best_id, best_km = None, max_km
         for i in range(bisect.bisect_left(lats, lat - band), bisect.bisect_right(lats, lat + band)):
             km = _km(lat - lats[i], (lon - lons[i]) * scale)

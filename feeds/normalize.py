@@ -17,7 +17,10 @@ _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2043"
 # superscript zero and small o used as degrees.
 _DEGREES = "\u00b0\u00ba\u02da\u2070\u1d52"
 _APOSTROPHES = "\u2019\u02bc\u2018\u0060\u00b4\u02b9\u2032\uff07"
-_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\t\x0b\x0c"
+_SPACES = (
+    "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u202f\u205f\u3000\t\x0b\x0c"
+)
 # Invisible characters that split words or numbers ("1\u200b000"): dropped.
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 

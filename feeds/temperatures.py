@@ -5,6 +5,7 @@ Runs on text from `feeds.normalize.normalize`: one minus sign, one degree sign, 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,8 +83,8 @@ def words_value(text: str) -> int | None:
 # --- the patterns
 
 # A number that is not part of a larger one: "1,000" and "2022" never yield a temperature
-# digit, "21.2" and "-0,5" do.
-_NUM = r"(?<![\d.,])\d{1,3}(?:[.,]\d{1,2})?(?![.,]?\d)"
+# digit, "21.2" and "-0,5" do; nor does a URL escape ("%2C", "%2F").
+_NUM = r"(?<![\d.,%/=&#])\d{1,3}(?:[.,]\d{1,2})?(?![.,]?\d)"
 _SIGN = r"(?:(?<![\w,+-])(?<!\d[.,])(?<!\d\s)[-+]\s?|\b(?:minus|мінус|минус|plus|плюс)\s)"
 
 
@@ -230,7 +231,7 @@ def _sign(raw: str | None) -> int:
 
 
 def _is_fahrenheit(unit: str | None) -> bool:
-    return bool(unit) and unit.rstrip().lower().endswith(("f", "fahrenheit"))
+    return unit is not None and unit.rstrip().lower().endswith(("f", "fahrenheit"))
 
 
 def _sentence(text: str, start: int, end: int) -> str:
@@ -327,7 +328,7 @@ def _slots(text: str, taken: list[tuple[int, int]], regions: Regions) -> list[_F
 
 
 def find_temperatures(text: str) -> tuple[float, ...]:
-    """Every temperature stated in normalised `text` (any case), in °C rounded to 0.1, sorted, distinct.
+    """Every temperature stated in normalised `text`, in °C rounded to 0.1, sorted, distinct.
 
     Forms: `-20°C`, `5 °C`, `-4°F` (converted), `-20C`, `minus 20 degrees`, `мінус двадцять
     градусів`, `20 degrees below zero`, `25 градусів морозу`, ranges (`-3...-8°C`,
@@ -349,7 +350,7 @@ def find_temperatures(text: str) -> tuple[float, ...]:
         found = [f for f in found if not _CLIMATE.search(_sentence(text, f.start, f.end))]
     # An unsigned forecast value shares the frost qualifier of the next one:
     # "ночью 11-13°, днем 8-10° мороза" is -13..-11 and -10..-8.
-    for here, after in zip(found, found[1:], strict=False):
+    for here, after in itertools.pairwise(found):
         if here.signed or here.frost or not after.frost:
             continue
         gap = _SHARED_GAP.fullmatch(text, here.end, after.start)

@@ -268,9 +268,11 @@ DOMESTIC = [
 # OCHA hromada P-codes that are not KATOTTG hromadas: the place a point there resolves to.
 CENTROID_PLACES = {"UA8000000": "UA80", "UA8500000": "UA85", "UA3200000": "UA32"}  # Chornobyl zone
 # Kyiv is ringed by small suburban hromadas whose centroids (Kotsiubynske, an enclave; Vyshneve;
-# Chabany) lie closer to its outer districts than Kyiv's own centroid does, so a disk around
-# Maidan Nezalezhnosti counts as Kyiv before the nearest centroid is sought. 11 km reaches
-# Obolon, Troieshchyna, Osokorky and Teremky but stops short of Vyshneve and Kotsiubynske.
+# Chabany; Borshchahivka) lie closer to its outer districts than Kyiv's own centroid does, so a
+# disk around Maidan Nezalezhnosti counts as Kyiv before the nearest centroid is sought. 11 km
+# reaches Obolon, Troieshchyna, Osokorky, Teremky and Sviatoshyn and stays 2 km short of the
+# nearest neighbouring centroid (Chabanivska, 13 km); Kyiv's far edges (Bykivnia, Bortnychi,
+# Pushcha-Vodytsia) still go to the suburb whose centroid is nearest.
 CITY_CORES = [("UA80", 50.4501, 30.5234, 11.0)]
 COORD_DIGITS = 4  # about 11 m: finer than any centroid means
 

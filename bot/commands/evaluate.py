@@ -1,4 +1,5 @@
-"""`python -m bot eval FILE.jsonl [--json] [--misses]`: score the fact extractor on labelled items."""
+"""`python -m bot eval FILE.jsonl [--json] [--misses]`: score the fact extractor on labelled
+items (the scores of `feeds.evaluation`), as a table or as one JSON object."""
 
 from __future__ import annotations
 

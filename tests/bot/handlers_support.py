@@ -18,19 +18,6 @@ from bot.migrations import upgrade_to_head
 from bot.services import Services, open_services
 from tests.fakes import BotMessage, FakeTelegramAPI
 
-_TEMPLATE: dict[str, Path] = {}
-
-
-def _template_db(root: Path) -> Path:
-    """A migrated SQLite file made once per session, copied by each test (faster than
-    migrating every time)."""
-    if "db" not in _TEMPLATE:
-        path = root / "template.db"
-        asyncio.get_event_loop_policy()  # keep mypy quiet about unused asyncio in some paths
-        _TEMPLATE["db"] = path
-    return _TEMPLATE["db"]
-
-
 @dataclass
 class Harness:
     """The running bot and the fake it talks to, with short helpers for the tests."""
@@ -55,21 +42,18 @@ class Harness:
         """Press the button `data` under `message` and wait until the bot answered it."""
         query_id = self.api.press_button(chat_id, message.message_id, data, **kw)
         await self.api.wait_for_answer(query_id)
-        await self.api.wait_for_updates_consumed()
+        await self.settle()  # handlers answer first, then edit the message
         return query_id
 
     async def settle(self) -> None:
         """Wait until every injected update was fetched and handled."""
         await self.api.wait_for_updates_consumed()
-        # Handlers run after the fetch; give them the loop until the queue is empty.
         for _ in range(200):
-            if self.app.update_queue.empty() and not _busy(self.app):
-                return
+            if self.app.update_queue.empty():
+                break
             await asyncio.sleep(0.01)
-
-
-def _busy(app: BotApplication) -> bool:
-    return any(not task.done() for task in getattr(app, "_Application__update_persistence_task", None) or [])
+        # The last update may still be in its handler; PTB handles one update at a time here.
+        await asyncio.sleep(0.15)
 
 
 @asynccontextmanager

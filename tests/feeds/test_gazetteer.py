@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
+import json
+import math
 import random
 import sys
 import time
@@ -184,3 +187,68 @@ def test_build_inflects_multiword_names(builder_module: object) -> None:
     assert {"кривому розі", "кривого рогу"} <= inflector.name_forms("Кривий Ріг", "uk")
     assert {"кривом роге", "кривого рога"} <= inflector.name_forms("Кривой Рог", "ru")
     assert "одеських" in inflector.adjective_forms("Одеська", "uk")
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "place_id", "oblast"),
+    [
+        pytest.param(50.45, 30.52, "UA80", "UA80", id="kyiv-centre"),
+        pytest.param(50.51, 30.60, "UA80", "UA80", id="kyiv-troieshchyna-in-core-disk"),
+        pytest.param(50.395, 30.615, "UA80", "UA80", id="kyiv-osokorky-in-core-disk"),
+        pytest.param(50.386, 30.37, "UA3208009", "UA32", id="vyshneve-suburb-not-kyiv"),
+        pytest.param(50.51, 30.79, "UA3206005", "UA32", id="brovary"),
+        pytest.param(51.39, 30.10, "UA32", "UA32", id="chornobyl-zone-is-kyiv-oblast"),
+        pytest.param(49.99, 36.23, "UA6312027", "UA63", id="kharkiv"),
+        pytest.param(49.84, 24.03, "UA4606025", "UA46", id="lviv"),
+        pytest.param(46.48, 30.73, "UA5110027", "UA51", id="odesa"),
+        pytest.param(45.40, 29.60, "UA5108001", "UA51", id="vylkove-danube-delta"),
+        pytest.param(48.62, 22.29, "UA2110023", "UA21", id="uzhhorod-west-edge"),
+        pytest.param(48.57, 39.31, "UA4406001", "UA44", id="luhansk-east-edge"),
+        pytest.param(44.95, 34.10, "UA0116033", "UA01", id="simferopol"),
+        pytest.param(44.60, 33.52, "UA85", "UA85", id="sevastopol"),
+        pytest.param(52.23, 21.01, None, None, id="warsaw-outside-box"),
+        pytest.param(55.75, 37.62, None, None, id="moscow-outside-box"),
+        pytest.param(51.73, 36.19, None, None, id="kursk-in-box-but-far"),
+        pytest.param(47.23, 39.72, None, None, id="rostov-in-box-but-far"),
+        pytest.param(45.0, 32.0, None, None, id="black-sea"),
+        pytest.param(float("nan"), 30.0, None, None, id="nan"),
+        pytest.param(50.0, float("inf"), None, None, id="inf"),
+        pytest.param(91.0, 30.0, None, None, id="latitude-out-of-range"),
+    ],
+)
+def test_nearest_place_for_a_shared_location(
+    gaz: Gazetteer, lat: float, lon: float, place_id: str | None, oblast: str | None
+) -> None:
+    place = gaz.nearest(lat, lon)
+    got = (place.id, place.oblast) if place else (None, None)
+    assert got == (place_id, oblast)
+    if place and len(place.id) == 9:
+        assert place.level == "hromada"
+
+
+def test_nearest_agrees_with_brute_force_over_the_shipped_centroids(gaz: Gazetteer) -> None:
+    with gzip.open(DATA_PATH, "rb") as fh:
+        data = json.loads(fh.read())
+    centroids = data["centroids"]
+    assert len(centroids) == 1769  # every OCHA hromada, Kyiv and Sevastopol included
+    assert all(gaz.get(pid) is not None for pid, _, _ in centroids)
+    rng = random.Random(7)
+    checked = 0
+    while checked < 300:
+        lat, lon = rng.uniform(44.2, 52.6), rng.uniform(21.8, 40.5)
+        if math.hypot(lat - 50.45, (lon - 30.52) * 0.64) < 0.15:  # Kyiv's core disk
+            continue
+        scale = math.cos(math.radians(lat))
+        km, pid = min(
+            (math.hypot(lat - c_lat, (lon - c_lon) * scale) * 111.195, c_pid)
+            for c_pid, c_lat, c_lon in centroids
+        )
+        place = gaz.nearest(lat, lon)
+        if km > 60.5:
+            assert place is None, (lat, lon)
+        elif km < 59.5:
+            assert place is not None and place.id == pid, (lat, lon)
+        checked += 1
+    far = gaz.nearest(51.73, 36.19, max_km=200)  # Kursk, with a wider reach
+    assert far is not None and far.oblast == "UA59"
+    assert gaz.nearest(50.0, 30.0, max_km=0.001) is None
