@@ -348,6 +348,9 @@ def _read_sentence(sentence: str, groups: set[str]) -> set[Category]:
                 found.add(Category.RESTORATION)
             elif not negated:
                 outages |= _outages(clause)
+                if _NOT_RESTORED.search(clause):
+                    # "power has not yet been restored": still out.
+                    outages |= _supplies(clause)
         found |= outages
     # Supply words double as targets ("power grid", "heating pipeline").
     if (
@@ -369,13 +372,11 @@ def find_categories(text: str, *, temperatures: tuple[float, ...] = ()) -> froze
     """
     found: set[Category] = set()
     triggers = _trigger_hits(text)
-    if not triggers:
-        return frozenset()
     i = 0
     for m in _SENTENCES.finditer(text):
         while i < len(triggers) and triggers[i][0] < m.start():
             i += 1
-        if i == len(triggers):
+        if i >= len(triggers):
             break
         groups: set[str] = set()
         while i < len(triggers) and triggers[i][0] < m.end():

@@ -241,8 +241,8 @@ class Gazetteer:
         """The hromada (or Kyiv, Sevastopol) whose centroid is nearest to (`lat`, `lon`).
 
         None when the point is outside Ukraine's bounding box or farther than `max_km` from
-        every hromada centroid (abroad, or out at sea), and for coordinates that are not
-        numbers. Near a border a point just abroad still gets the nearest Ukrainian hromada.
+        every hromada centroid (abroad, or out at sea), and for NaN or infinite coordinates.
+        Near a border a point just abroad still gets the nearest Ukrainian hromada.
         """
         south, north, west, east = _UKRAINE_BOX
         if not (south <= lat <= north and west <= lon <= east):  # also refuses NaN
@@ -253,7 +253,7 @@ class Gazetteer:
                 return self._places.get(place_id)
         lats, lons, ids = self._centroid_index
         # A centroid within max_km lies within this band of latitudes: look no further.
-        band = 0.05
+        band = max_km / _KM_PER_DEGREE
         best_id, best_km = None, max_km
         for i in range(bisect.bisect_left(lats, lat - band), bisect.bisect_right(lats, lat + band)):
             km = _km(lat - lats[i], (lon - lons[i]) * scale)

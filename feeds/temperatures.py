@@ -108,7 +108,8 @@ def _qualifier(n: str) -> str:
     return rf"(?:\s(?:(?P<f{n}>{_FROST_Q})|(?P<h{n}>{_WARM_Q}))(?![^\W\d_]))?"
 
 
-_RANGE_SEP = r"\s?(?:-|\.{2,}|to|до|і|и|та|and)\s?"
+# A hyphen joins a range only between digits: "twenty-five" is one number.
+_RANGE_SEP = r"(?:(?<=[\d°])\s?-\s?|\s?\.{2,}\s?|\s(?:to|до|і|и|та|and)\s)"
 # "-20°C", "10-15°C", "від 3 до 12 градусів тепла", "25 градусів морозу", "5 ºC", "-4°F".
 _MARKED = re.compile(
     rf"(?:{_value('1')}(?P<u1>{_UNIT})?{_qualifier('1')}{_RANGE_SEP})?"
@@ -258,10 +259,15 @@ def _marked(text: str, taken: list[tuple[int, int]], regions: Regions) -> list[_
         frost2, warm2 = bool(m.group("f2")), bool(m.group("h2"))
         frost1 = bool(m.group("f1")) or (frost2 and not m.group("h1"))
         warm1 = bool(m.group("h1")) or (warm2 and not m.group("f1"))
-        fahrenheit = _is_fahrenheit(m.group("u2"))
+        # A value without its own unit takes the range's ("10-15°F").
+        fahrenheit1 = _is_fahrenheit(m.group("u1") or m.group("u2"))
+        fahrenheit2 = _is_fahrenheit(m.group("u2"))
         frost_before = _FROST_BEFORE.search(text, max(0, m.start() - 30), m.start()) is not None
         values: list[float] = []
-        for value, sign, frost, warm in ((first, s1, frost1, warm1), (second, s2, frost2, warm2)):
+        for value, sign, frost, warm, fahrenheit in (
+            (first, s1, frost1, warm1, fahrenheit1),
+            (second, s2, frost2, warm2, fahrenheit2),
+        ):
             if value is None:
                 continue
             if sign:

@@ -21,13 +21,14 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
 from telegram.error import (
@@ -62,8 +63,32 @@ MAX_IN_FLIGHT = 200
 WAIT_FOR_ORIGINAL_SECONDS = 1.0
 
 
+# A late wake-up (a busy event loop) is made up for, by at most this much: the pace holds at
+# 1000/s, and no window of one second sees more than the limit (see `_Pace`).
+CATCH_UP_SECONDS = 0.02
+# Paced a little under the limit, so that catching up never crosses it.
+HEADROOM = 0.97
+
+
 def send_limits_for(per_second: float) -> SendLimits:
     return SendLimits(per_second=per_second)
+
+
+class _Pace:
+    """The overall pace: one slot every 1/rate seconds; a slot missed by a late wake-up may be
+    used up to `CATCH_UP_SECONDS` later (SendScheduler's global pace forgets missed slots,
+    which at 1000/s loses most of them to the event loop's latency)."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float]) -> None:
+        self.interval = 1.0 / (per_second * HEADROOM)
+        self.clock = clock
+        self.next_slot = 0.0
+
+    def wait(self) -> float:
+        return max(0.0, self.next_slot - self.clock())
+
+    def take(self) -> None:
+        self.next_slot = max(self.next_slot, self.clock() - CATCH_UP_SECONDS) + self.interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +118,10 @@ class Sender:
         self.services = services
         self.bot = bot
         self.limits = limits or send_limits_for(services.settings.send_rate_per_second)
-        self.scheduler = SendScheduler(self.limits)
+        # The scheduler keeps the per-chat spacing and RetryAfter pauses; `_Pace` the overall
+        # rate (the scheduler's own global pace is set out of the way).
+        self.scheduler = SendScheduler(replace(self.limits, per_second=1e9))
+        self.pace = _Pace(self.limits.per_second, time.monotonic)
         self.clock = clock
         self.idle_seconds = idle_seconds
         self._in_flight: set[int] = set()
@@ -173,7 +201,7 @@ class Sender:
                     if chat in self._in_flight or self.scheduler.chat_wait(chat) > 0:
                         deferred.append(message)
                         continue
-                    wait = self.scheduler.wait_for(chat)
+                    wait = max(self.scheduler.wait_for(chat), self.pace.wait())
                     if wait > 0:
                         await asyncio.sleep(wait)
                         if self.scheduler.chat_wait(chat) > 0 or chat in self._in_flight:
@@ -181,6 +209,7 @@ class Sender:
                             continue
                     await gate.acquire()
                     self.scheduler.record_send(chat)
+                    self.pace.take()
                     self._in_flight.add(chat)
                     task = asyncio.create_task(self._send_one(message, gate))
                     tasks.add(task)
@@ -345,8 +374,7 @@ class Sender:
         async with self.services.db.sessions() as session, session.begin():
             sent = [o for o in outcomes if o.status == "sent"]
             await _mark_sent_many(session, [o.message.id for o in sent], now)
-            for o in sent:
-                await self._after_sent(session, o, now)
+            await self._after_sent(session, sent, now)
             for o in outcomes:
                 m = o.message
                 if o.status == "retry":
@@ -378,28 +406,30 @@ class Sender:
         if migrated:
             self.services.notify_outbox()
 
-    async def _after_sent(self, session: AsyncSession, outcome: _Outcome, now: datetime) -> None:
-        m = outcome.message
-        self.services.metrics.sent.labels(m.kind).inc()
-        if m.kind != "alert":
-            return
-        story_id = m.payload.get("story_id")
-        if story_id and outcome.message_id is not None:
-            await alerts_store.update_alert(
-                session,
-                chat_id=m.chat_id,
-                story_id=story_id,
-                message_id=outcome.message_id,
-                sent_at=now,
-            )
+    async def _after_sent(self, session: AsyncSession, sent: list[_Outcome], now: datetime) -> None:
+        """Metrics, and each delivered alert's message id (for later edits), in one statement."""
+        delivered = []
+        for outcome in sent:
+            m = outcome.message
+            self.services.metrics.sent.labels(m.kind).inc()
+            story_id = m.payload.get("story_id")
+            if m.kind != "alert" or not story_id or outcome.message_id is None:
+                continue
+            delivered.append({"c": m.chat_id, "s": story_id, "mid": outcome.message_id, "at": now})
             self._delivered.pop((m.chat_id, story_id), None)
-        published = m.payload.get("published_at")
-        if published:
-            try:
+            published = m.payload.get("published_at")
+            with contextlib.suppress(ValueError, TypeError):
                 lag = (now - datetime.fromisoformat(published)).total_seconds()
-            except ValueError:
-                return
-            self.services.metrics.alert_lag.observe(max(0.0, lag))
+                self.services.metrics.alert_lag.observe(max(0.0, lag))
+        if delivered:
+            # Core table, not the ORM class: an executemany UPDATE with its own WHERE.
+            alerts = AlertRow.__table__
+            await session.execute(
+                update(alerts)
+                .where(alerts.c.chat_id == bindparam("c"), alerts.c.story_id == bindparam("s"))
+                .values(message_id=bindparam("mid"), sent_at=bindparam("at")),
+                delivered,
+            )
 
 
 def _seconds(value: object) -> float:
