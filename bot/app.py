@@ -7,10 +7,12 @@ stop its own work (worker, sender, digests) with the application.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import BotCommand
+from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.config import Settings
@@ -19,6 +21,8 @@ from bot.handlers import settings as preferences
 from bot.handlers.common import SERVICES_KEY, BotContext
 from bot.i18n import LANGUAGES, t
 from bot.services import Services
+
+logger = logging.getLogger(__name__)
 
 BotApplication = Application[Any, BotContext, Any, Any, Any, Any]
 Hook = Callable[[BotApplication], Awaitable[None]]
@@ -48,8 +52,11 @@ def menu(lang: str) -> list[BotCommand]:
 
 async def set_commands(app: BotApplication) -> None:
     """Register the menus: English as the default, Ukrainian for Ukrainian clients."""
-    for lang in LANGUAGES:
-        await app.bot.set_my_commands(menu(lang), language_code=None if lang == "en" else lang)
+    try:
+        for lang in LANGUAGES:
+            await app.bot.set_my_commands(menu(lang), language_code=None if lang == "en" else lang)
+    except TelegramError as exc:  # the menu is a nicety: never refuse to start over it
+        logger.warning("could not register the command menus: %s", exc)
 
 
 def build_application(

@@ -84,7 +84,13 @@ def build(settings: Settings, services: Services, background: Background) -> Any
     """The production Application with the background tasks hooked into its lifecycle."""
     from bot.app import build_application  # the conversation side (handlers, commands)
 
-    return build_application(settings, services, on_start=background.start, on_stop=background.stop)
+    return build_application(
+        settings,
+        services,
+        on_start=background.start,
+        on_stop=background.stop,
+        webhook=bool(settings.webhook_url),
+    )
 
 
 async def run_bot(
@@ -94,9 +100,15 @@ async def run_bot(
     host: str = "0.0.0.0",
     port: int = 8080,
     digest_every_seconds: float = 60.0,
+    services: Services | None = None,
 ) -> None:
-    """Run until `stop` is set: migrate, open services, start Telegram and the loops."""
-    services = await open_services(settings)
+    """Run until `stop` is set: migrate, open services, start Telegram and the loops.
+
+    With `services` (already open; tests) those are used and left open.
+    """
+    owned = services is None
+    if services is None:
+        services = await open_services(settings)
     try:
         count = await sync_catalogue(services)
         log.info("database %s ready; %d catalogue feeds", settings.database_url_safe, count)
@@ -118,7 +130,8 @@ async def run_bot(
                 if application.post_shutdown is not None:
                     await application.post_shutdown(application)
     finally:
-        await services.close()
+        if owned:
+            await services.close()
 
 
 async def _poll_updates(application: AnyApplication, *, stop: asyncio.Event) -> None:

@@ -98,7 +98,10 @@ _NOT_BETWEEN = (
 )
 # Words that may stand between a number and whom it counts ("2840 знеструмлених споживачів").
 _BETWEEN = rf"(?:\s(?!{_NOT_BETWEEN})[^\W\d]+){{0,2}}"
-_WITHOUT = rf"(?:\s(?!{_NOT_BETWEEN})[^\W\d]+){{0,3}}\s(?:without|lacked|lack|без)\b"
+_WITHOUT = (
+    rf"(?:\s(?!{_NOT_BETWEEN})[^\W\d]+){{0,3}}\s(?:without|lacked|lack|без)\b"
+    r"|\s(?:remain\w*|are|were|still|left|plunged)\s(?:still\s)?(?:in|into)\s(?:the\s)?dark"
+)
 _AMOUNT = re.compile(
     r"(?<![\w.,])(?:"
     r"(?P<num>\d{1,3}(?:[ ,.]\d{3})+(?![\d.,]\d)|\d+(?:[.,]\d+)?)(?:\s?(?P<mult>" + _MULT + "))?"
@@ -117,6 +120,9 @@ _OUTAGE = re.compile(
     r"|\bno\s(?:\w+\s)?(?:power|electricity|heat|heating|hot water|water)|lost\s(?:power"
     r"|electricity)"
     r"|cut off|in the dark|darkness|blackout|outage|power cut|de-?energi[sz]ed|disconnected"
+    r"|\b(?:cut|cuts|cutting|knock\w* out|took out|takes out)\s(?:off\s)?(?:the\s)?(?:power"
+    r"|electricity"
+    r"|heat|heating|water)|\bhave no\b|\bhas no\b|\bhad no\b"
     r"|без\s(?:світла|електр|электр|енерго|энерго|тепла|опален|води|водопостач|газ|теплопостач"
     r"|напруги|живлення"
     r"|света|тепла|отоплен|водоснабж|напряжения|гарячої|горячей)"
@@ -128,7 +134,9 @@ _RESTORED = re.compile(
     r"|відновил|відновлено|знову зі світлом|знову з\w* світлом|(?<!от)подключ|переподключ"
     r"|восстанов|вернули|снова со светом",
 )
-_HURT = re.compile(r"killed|injured|wounded|dead|died|загин|поранен|убит|ранен|погиб")
+_HURT = re.compile(
+    r"\b(?:kill|injur|wound|dead|died|hurt|загин|поранен|вбит|убит|ранен|погиб|травм|постражд|пострад)"
+)
 _CLAUSE_BREAK = re.compile(r"[,;.!?]\s|\s(?:but|while|whereas|але|однак|проте|а|но|однако)\s")
 _SENTENCE_END = re.compile(r"[.!?\n](?:\s|$)")
 _QUICK = re.compile(r"\d|thousand|million|тисяч|тысяч|мільйон|миллион")
@@ -221,7 +229,9 @@ def find_affected(text: str) -> Affected:
         if not _OUTAGE.search(text, lo, hi):
             continue
         clause = _clause(text, start, end)
-        if _RESTORED.search(clause) or _HURT.search(text, end, min(len(text), end + 25)):
+        # "kill 1 and wound 31 people": casualties, not people without supply.
+        hurt = _HURT.search(text, max(0, start - 12), min(len(text), end + 25))
+        if _RESTORED.search(clause) or hurt:
             continue
         if m.group("vague"):
             value = _vague_bound(m.group("vague"))

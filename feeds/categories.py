@@ -63,6 +63,19 @@ _SPAN_END = re.compile(
     r"|після|через|внаслідок|у|в|на|до|з|від|поки|коли|после|из-за|в результате|от|пока|когда)\s"
 )
 _SPAN = 60
+_TOKEN = re.compile(r"[\w'-]+|,")
+_LIST_TOKENS = 10
+_HOT = frozenset({"hot", "гарячої", "гарячого", "гаряче", "горячей", "горячего", "горячее"})
+# Words that may stand in a list of supplies without ending it.
+_FILLER_WORDS = (
+    ", the a an any their its his her running drinking tap basic services service like such as"
+    " access to of reliable stable central centralised centralized mains gas and or nor no"
+    " even both either і й та и або чи а також навіть без немає нема нет ни газу газа"
+    " постійного питної питьевой централізованого централизованого холодної холодной"
+    " централізованої централизованной ще еще зі з із со с all external outside supply"
+    " споживання потребления подачі подачи"
+)
+_FILLERS = frozenset(_FILLER_WORDS.split())
 # A supply and then its loss: "тепло відключили", "power was cut", "heating has been off".
 _LOSS_AFTER = re.compile(
     r"(?:is|was|were|been|are|went|turned|switched|mostly|largely|remains?|remained) (?:off|out"
@@ -75,7 +88,7 @@ _SUPPLY_THEN_LOSS = re.compile(
     r"\b(?:power|electricity|heat(?:ing)?|water(?:\s+supply)?|hot water"
     rf"|світло|електропостачання|електроенергія|тепло|опалення|теплопостачання|водопостачання"
     rf"|вода|свет|электричество|электроснабжение|тепло|отопление|теплоснабжение|водоснабжение"
-    rf"|вода)\b(?:\s[\w']+){{0,4}}?\s(?:{_LOSS_AFTER.pattern})"
+    rf"|вода)\b(?:\s[\w']+){{0,2}}?\s(?:{_LOSS_AFTER.pattern})"
 )
 # Words that are an outage by themselves.
 _POWER_ALONE = re.compile(
@@ -97,7 +110,7 @@ _HEAT_ALONE = re.compile(
 )
 _HYPOTHETICAL = re.compile(
     r"\b(?:may|could|might|can|would)\s(?:[\w']+\s){0,3}$"
-    r"|\b(?:може|можуть|можливі|можливо|доведеться|может|могут|возможн\w*"
+    r"|\b(?:може|можуть|можлив\w*|доведеться|может|могут|возможн\w*"
     r"|придется)\s(?:[\w']+\s){0,3}$"
 )
 _NOT_OUTAGE = re.compile(
@@ -108,8 +121,13 @@ _NOT_OUTAGE = re.compile(
     rf"|не будет (?:\w+ )?отключен"
     r"|(?:outages|blackouts) (?:are|were|will be) not\b|avoid(?:ed)? (?:power )?(?:outages"
     r"|blackouts)"
-    r"|уникнути (?:\w+ )?відключен|избежать (?:\w+ )?отключен|internet outage"
-    r"|outage of (?:the )?internet"
+    r"|уникнути (?:\w+ )?(?:відключен|блекаут)|избежать (?:\w+ )?(?:отключен|блэкаут)"
+    r"|internet outage|outage of (?:the )?internet|anti-?blackout|антиблекаут"
+    # outages cancelled or reduced are not outages reported
+    rf"|(?:скасува|відмін|отмен|cancel|call(?:ed|s)? off|lift)\w* (?:\w+ ){{0,3}}?(?:відключен"
+    rf"|обмежен|графік|отключен|ограничен|график|outage|blackout|power cut|restriction)"
+    rf"|(?:зменш|скорот|уменьш|сокра|reduc|fewer|less)\w* (?:\w+ ){{0,3}}?(?:відключен|отключен"
+    rf"|outage|blackout|power cut)"
 )
 
 # --- restoration: supply brought back (done, not intended)
@@ -268,7 +286,8 @@ def _trigger_hits(text: str) -> list[tuple[int, str]]:
     return hits
 
 
-_SENTENCES = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+# A full stop between digits ("1.5m", "33.5 тис.") does not end a sentence.
+_SENTENCES = re.compile(r"(?:[^.!?\n]|\.(?=\d))+(?:[.!?]+|\n|$)")
 _CLAUSE = re.compile(r",\s|;\s|\s(?:but|while|whereas|але|однак|проте|а|но|однако|тоді як)\s")
 _OUTAGES = (Category.POWER_OUTAGE, Category.HEATING_OUTAGE, Category.WATER_OUTAGE)
 
@@ -293,6 +312,30 @@ def _hypothetical(clause: str, start: int) -> bool:
     return _HYPOTHETICAL.search(clause, max(0, start - 40), start) is not None
 
 
+def _listed_supplies(span: str) -> set[Category]:
+    """The supplies listed right after a deprivation word: "no power, heat or water" names
+    three; the list ends at the first word that is neither a supply nor a filler, so "без
+    нього електромотори" names none."""
+    found: set[Category] = set()
+    tokens = _TOKEN.findall(span)
+    i = 0
+    while i < len(tokens) and i < _LIST_TOKENS:
+        token = tokens[i]
+        if token in _HOT and i + 1 < len(tokens):
+            pair = _supplies(f"{token} {tokens[i + 1]}")
+            if pair:
+                found |= pair
+                i += 2
+                continue
+        supplies = _supplies(token)
+        if supplies:
+            found |= supplies
+        elif token not in _FILLERS:
+            break
+        i += 1
+    return found
+
+
 def _outages(clause: str) -> set[Category]:
     """The outages one clause reports."""
     found: set[Category] = set()
@@ -303,7 +346,7 @@ def _outages(clause: str) -> set[Category]:
         stop = _SPAN_END.search(span, 1)
         if stop:
             span = span[: stop.start()]
-        found |= _supplies(span)
+        found |= _listed_supplies(span)
     for m in _SUPPLY_THEN_LOSS.finditer(clause):
         found |= _supplies(m.group())
     alone = _POWER_ALONE.search(clause)

@@ -26,9 +26,9 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
 from telegram.error import (
@@ -355,7 +355,9 @@ class Sender:
         return -1
 
     def _backoff(self, message: OutboxMessage) -> float:
-        ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(message.attempts - 1, 0))
+        ceiling = min(
+            BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** max(message.attempts - 1, 0)
+        )
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     # -- recording outcomes ----------------------------------------------------------------
@@ -419,11 +421,11 @@ class Sender:
             self._delivered.pop((m.chat_id, story_id), None)
             published = m.payload.get("published_at")
             with contextlib.suppress(ValueError, TypeError):
-                lag = (now - datetime.fromisoformat(published)).total_seconds()
+                lag = (now - datetime.fromisoformat(str(published))).total_seconds()
                 self.services.metrics.alert_lag.observe(max(0.0, lag))
         if delivered:
             # Core table, not the ORM class: an executemany UPDATE with its own WHERE.
-            alerts = AlertRow.__table__
+            alerts = cast(Table, AlertRow.__table__)
             await session.execute(
                 update(alerts)
                 .where(alerts.c.chat_id == bindparam("c"), alerts.c.story_id == bindparam("s"))
@@ -489,7 +491,7 @@ async def _move_chat(session: AsyncSession, old: int, new: int) -> None:
     if await subscribers_store.get_subscriber(session, chat_id=new) is None:
         columns = {c.name: getattr(chat, c.name) for c in SubscriberRow.__table__.c}
         columns.update(chat_id=new, kind="supergroup")
-        await session.execute(SubscriberRow.__table__.insert().values(**columns))
+        await session.execute(cast(Table, SubscriberRow.__table__).insert().values(**columns))
     for table in (RuleRow, AlertRow):
         await session.execute(
             update(table)

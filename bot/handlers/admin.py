@@ -64,7 +64,7 @@ async def add_source(update: Update, context: BotContext) -> None:
     try:
         fetched = await fetch(services.http, url, limits=limits)
     except FeedError as exc:
-        await reply(update, t(lang, "admin.addsource_failed", error=html.escape(exc.message)))
+        await reply(update, t(lang, "admin.addsource_failed", error=html.escape(exc.message[:300])))
         return
     parsed = parse_feed(
         fetched.content or b"",
@@ -73,7 +73,7 @@ async def add_source(update: Update, context: BotContext) -> None:
         fetched_at=fetched.fetched_at,
     )
     if not parsed.is_feed or not parsed.items:
-        problem = "; ".join(parsed.problems[:2]) or t(lang, "admin.no_items")
+        problem = "; ".join(parsed.problems[:2])[:300] or t(lang, "admin.no_items")
         await reply(update, t(lang, "admin.addsource_not_feed", error=html.escape(problem)))
         return
     final_url = fetched.permanent_url or url
@@ -158,7 +158,8 @@ async def stats(update: Update, context: BotContext) -> None:
 
 def handlers() -> list[BaseHandler[Update, BotContext, None]]:
     return [
-        CommandHandler("addsource", add_source),
+        # Fetching a feed takes seconds: do not hold up everyone else's updates meanwhile.
+        CommandHandler("addsource", add_source, block=False),
         CommandHandler("removesource", remove_source),
         CommandHandler("stats", stats),
     ]

@@ -4,12 +4,17 @@ group-admin check and short replies in the chat's language.
 
 from __future__ import annotations
 
-from typing import Any, cast
+import asyncio
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar, cast
 
 from telegram import Chat, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatMemberStatus, ParseMode
-from telegram.error import TelegramError
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import CallbackContext, ExtBot
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.i18n import pick_language, t
 from bot.services import Services
@@ -17,7 +22,13 @@ from bot.storage import subscribers as subscribers_store
 from bot.storage.subscribers import Subscriber
 from bot.storage.tables import SUBSCRIBER_KINDS
 
+T = TypeVar("T")
+
 SERVICES_KEY = "services"
+# A reply waits out a RetryAfter this long at most (the person is waiting too).
+MAX_REPLY_WAIT_SECONDS = 5.0
+# Room left under Telegram's 4096 characters for the text around a list.
+MAX_LIST_CHARS = 3800
 # Longest text a handler reads; more is answered with a friendly "too long".
 MAX_INPUT_CHARS = 1000
 
@@ -47,9 +58,7 @@ async def subscriber_for(update: Update, context: BotContext) -> Subscriber:
         if found is not None and found.active:
             return found
         user = update.effective_user
-        language = (
-            found.language if found else pick_language(user.language_code if user else None)
-        )
+        language = found.language if found else pick_language(user.language_code if user else None)
         created = await subscribers_store.upsert_subscriber(
             session,
             chat_id=chat.id,
@@ -103,12 +112,31 @@ async def reply(
     chat = update.effective_chat
     if chat is None:
         return None
-    return await chat.send_message(
-        text,
-        parse_mode=ParseMode.HTML,
-        reply_markup=markup,
-        disable_web_page_preview=True,
+    return await patiently(
+        lambda: chat.send_message(
+            text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            disable_web_page_preview=True,
+        )
     )
+
+
+async def patiently(call: Callable[[], Awaitable[T]]) -> T:
+    """Make a Telegram call; after a short RetryAfter, wait it out and try once more.
+
+    Interactive answers are few, but they share the bot's rate with the alerts being sent.
+    """
+    try:
+        return await call()
+    except RetryAfter as exc:
+        with warnings.catch_warnings(action="ignore", category=PTBDeprecationWarning):
+            delay = exc.retry_after  # an int until PTB's timedelta switch; both handled
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+        if seconds > MAX_REPLY_WAIT_SECONDS:
+            raise
+        await asyncio.sleep(seconds)
+        return await call()
 
 
 async def edit_or_reply(
@@ -120,12 +148,15 @@ async def edit_or_reply(
     """Replace the text of the message whose button was pressed (or answer anew)."""
     query = update.callback_query
     if query is not None and query.message is not None and isinstance(query.message, Message):
+        message = query.message
         try:
-            await query.message.edit_text(
-                text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-                disable_web_page_preview=True,
+            await patiently(
+                lambda: message.edit_text(
+                    text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                    disable_web_page_preview=True,
+                )
             )
             return
         except TelegramError as exc:
@@ -153,3 +184,16 @@ def command_args(update: Update) -> str:
     text = (message.text or "") if message is not None else ""
     parts = text.split(maxsplit=1)
     return parts[1].strip() if len(parts) > 1 else ""
+
+
+def fit_lines(lines: list[str], *, more: Callable[[int], str], limit: int = MAX_LIST_CHARS) -> str:
+    """Join `lines`, dropping the tail (and saying how many went) to stay under `limit`."""
+    kept: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        used += len(line) + 1
+        if used > limit:
+            kept.append(more(len(lines) - index))
+            break
+        kept.append(line)
+    return "\n".join(kept)

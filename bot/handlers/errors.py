@@ -4,13 +4,14 @@ handler that logs what went wrong (never the token) and answers the person kindl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update
-from telegram.error import Forbidden, NetworkError
+from telegram.error import Forbidden, NetworkError, TelegramError
 from telegram.ext import ApplicationHandlerStop, BaseHandler, MessageHandler, filters
 
 from bot.handlers.common import MAX_INPUT_CHARS, BotContext, language_of, reply
@@ -40,8 +41,9 @@ async def unknown_command(update: Update, context: BotContext) -> None:
         return
     command = message.text.split(maxsplit=1)[0]
     name, _, bot_name = command.partition("@")
-    # In a group, "/cmd@otherbot" is for another bot.
-    if bot_name and bot_name.lower() != (context.bot.username or "").lower():
+    ours = bool(bot_name) and bot_name.lower() == (context.bot.username or "").lower()
+    # In a group, a bare "/cmd" may be for another bot: answer only what names us.
+    if (bot_name and not ours) or (chat.type != chat.PRIVATE and not ours):
         return
     lang = await language_of(update, context)
     await reply(update, t(lang, "errors.unknown_command", command=name[:40].replace("<", "")))
@@ -80,9 +82,10 @@ def error_handler(token: str) -> ErrorCallback:
             return
         if isinstance(error, Forbidden):  # we may not write there at all
             return
-        try:
-            if update.callback_query is not None:
+        if update.callback_query is not None:
+            with contextlib.suppress(TelegramError):  # it may have been answered already
                 await update.callback_query.answer()
+        try:
             lang = await language_of(update, context)
             await reply(update, t(lang, "errors.internal"))
         except Exception:  # the apology itself failed: the log above is all we can do

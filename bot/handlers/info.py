@@ -9,7 +9,7 @@ import html
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler
 
-from bot.handlers.common import BotContext, reply, subscriber_for
+from bot.handlers.common import BotContext, fit_lines, reply, subscriber_for
 from bot.handlers.freshness import Health, SourceHealth, age_parts, source_health
 from bot.handlers.times import format_time
 from bot.i18n import t
@@ -18,8 +18,6 @@ from bot.storage import sources as sources_store
 from bot.storage.db import utc_now
 from bot.storage.sources import StoredSource
 
-# Keep long catalogues inside one Telegram message (4096 characters).
-MAX_LISTED = 40
 _HEALTH_MARK = {Health.OK: "✅", Health.STALE: "⚠️", Health.FAILING: "❌", Health.PENDING: "⏳"}
 
 
@@ -77,14 +75,14 @@ async def status(update: Update, context: BotContext) -> None:
     # Problems first: they are what the reader needs to know.
     order = {Health.FAILING: 0, Health.STALE: 1, Health.PENDING: 2, Health.OK: 3}
     healths.sort(key=lambda h: (order[h.health], h.source.name.lower()))
-    lines += [_source_line(lang, h) for h in healths[:MAX_LISTED]]
-    if len(healths) > MAX_LISTED:
-        lines.append(t(lang, "info.more", count=len(healths) - MAX_LISTED))
-    await reply(update, "\n".join(lines))
+    lines += [_source_line(lang, h) for h in healths]
+    await reply(update, fit_lines(lines, more=lambda n: t(lang, "info.more", count=n)))
 
 
 def _listed(source: StoredSource) -> str:
     name = html.escape(source.name)
+    if len(source.url) > 500:  # a link this long would crowd out the others
+        return f"• {name}"
     url = html.escape(source.url, quote=True)
     language = f" ({html.escape(source.language)})" if source.language else ""
     return f'• <a href="{url}">{name}</a>{language}'
@@ -100,10 +98,8 @@ async def sources(update: Update, context: BotContext) -> None:
         await reply(update, t(lang, "info.no_sources"))
         return
     lines = [t(lang, "info.sources_title", count=len(found))]
-    lines += [_listed(s) for s in found[:MAX_LISTED]]
-    if len(found) > MAX_LISTED:
-        lines.append(t(lang, "info.more", count=len(found) - MAX_LISTED))
-    await reply(update, "\n".join(lines))
+    lines += [_listed(s) for s in found]
+    await reply(update, fit_lines(lines, more=lambda n: t(lang, "info.more", count=n)))
 
 
 def handlers() -> list[BaseHandler[Update, BotContext, None]]:

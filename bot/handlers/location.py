@@ -27,8 +27,10 @@ class Located:
 
 @cache
 def _centroids() -> tuple[tuple[str, float, float], ...]:
-    text = resources.files("bot.handlers").joinpath("data/hromada_centroids.csv").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("bot.handlers")
+        .joinpath("data/hromada_centroids.csv")
+        .read_text(encoding="utf-8")
     )
     rows = []
     for line in text.splitlines():

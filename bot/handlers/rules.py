@@ -105,7 +105,9 @@ def _rules_page(
         nav = []
         if page > 0:
             nav.append(InlineKeyboardButton("◀️", callback_data=f"rules:page:0:{page - 1}"))
-        nav.append(InlineKeyboardButton(f"{page + 1}/{pages}", callback_data=f"rules:page:0:{page}"))
+        nav.append(
+            InlineKeyboardButton(f"{page + 1}/{pages}", callback_data=f"rules:page:0:{page}")
+        )
         if page < pages - 1:
             nav.append(InlineKeyboardButton("▶️", callback_data=f"rules:page:0:{page + 1}"))
         rows.append(nav)
@@ -219,7 +221,9 @@ def _story_lines(stories: list[Story], subscriber: Subscriber) -> list[str]:
     return lines
 
 
-async def _test_rule(update: Update, context: BotContext, subscriber: Subscriber, rule: Rule) -> None:
+async def _test_rule(
+    update: Update, context: BotContext, subscriber: Subscriber, rule: Rule
+) -> None:
     lang = subscriber.language
     since = utc_now() - timedelta(days=TEST_DAYS)
     async with context.services.db.sessions() as session:

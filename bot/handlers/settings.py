@@ -19,8 +19,13 @@ from bot.handlers.common import (
     require_admin,
     subscriber_for,
 )
-from bot.handlers.times import TimeInputError, format_time, parse_time_of_day, parse_time_range
-from bot.handlers.times import parse_timezone
+from bot.handlers.times import (
+    TimeInputError,
+    format_time,
+    parse_time_of_day,
+    parse_time_range,
+    parse_timezone,
+)
 from bot.i18n import LANGUAGES, t
 from bot.storage import subscribers as subscribers_store
 from bot.storage.subscribers import Subscriber
@@ -50,7 +55,9 @@ async def digest(update: Update, context: BotContext) -> None:
     lang = subscriber.language
     arg = command_args(update).lower()
     if not arg:
-        await reply(update, _digest_state(subscriber, lang) + "\n" + t(lang, "settings.digest_usage"))
+        await reply(
+            update, _digest_state(subscriber, lang) + "\n" + t(lang, "settings.digest_usage")
+        )
         return
     if not await require_admin(update, context, lang):
         return

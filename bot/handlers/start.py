@@ -13,6 +13,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Mess
 from bot.handlers.common import (
     BotContext,
     edit_or_reply,
+    is_chat_admin,
     reply,
     require_admin,
     subscriber_for,
@@ -120,7 +121,11 @@ def watch_keyboard(draft: SetupDraft, lang: str) -> InlineKeyboardMarkup:
 def delivery_keyboard(lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(t(lang, f"start.deliver_{d}"), callback_data=f"setup:deliver:{d}")]
+            [
+                InlineKeyboardButton(
+                    t(lang, f"start.deliver_{d}"), callback_data=f"setup:deliver:{d}"
+                )
+            ]
             for d in ("instant", "digest", "both")
         ]
     )
@@ -152,7 +157,9 @@ async def start(update: Update, context: BotContext) -> None:
     draft = SetupDraft()
     if context.chat_data is not None:
         context.chat_data[_DRAFT_KEY] = draft
-    await reply(update, _places_text(context, draft, lang), markup=places_keyboard(context, draft, lang))
+    await reply(
+        update, _places_text(context, draft, lang), markup=places_keyboard(context, draft, lang)
+    )
 
 
 async def setup_button(update: Update, context: BotContext) -> None:
@@ -170,7 +177,8 @@ async def setup_button(update: Update, context: BotContext) -> None:
     _, action, *rest = query.data.split(":", 2)
     value = rest[0] if rest else ""
     if action == "place" and draft.stage == "places":
-        draft.toggle_place(value)
+        if context.services.gazetteer.get(value) is not None:
+            draft.toggle_place(value)
         await query.answer()
         await edit_or_reply(
             update, _places_text(context, draft, lang), markup=places_keyboard(context, draft, lang)
@@ -228,9 +236,7 @@ async def _finish(
         texts.append(f"• <code>{html.escape(stored.text)}</code>")
     if delivery is not Delivery.INSTANT:
         async with services.db.sessions() as session, session.begin():
-            await subscribers_store.update_subscriber(
-                session, chat_id=chat.id, digest_enabled=True
-            )
+            await subscribers_store.update_subscriber(session, chat_id=chat.id, digest_enabled=True)
     if context.chat_data is not None:
         context.chat_data.pop(_DRAFT_KEY, None)
     done = t(lang, "start.done", rules="\n".join(texts) or "—")
@@ -249,10 +255,11 @@ async def typed_place(update: Update, context: BotContext) -> None:
             subscriber = await subscriber_for(update, context)
             await reply(update, t(subscriber.language, "errors.plain_text"))
         return
+    # In a group, other members' chatter during an admin's setup is not for us.
+    if not await is_chat_admin(update, context):
+        return
     subscriber = await subscriber_for(update, context)
     lang = subscriber.language
-    if not await require_admin(update, context, lang):
-        return
     gazetteer = context.services.gazetteer
     name = message.text.strip()
     place_id = gazetteer.lookup(name)
@@ -282,10 +289,10 @@ async def shared_location(update: Update, context: BotContext) -> None:
     subscriber = await subscriber_for(update, context)
     lang = subscriber.language
     draft = _draft(context)
+    if not await is_chat_admin(update, context):
+        return
     if draft is None or draft.stage != "places":
         await reply(update, t(lang, "start.location_later"))
-        return
-    if not await require_admin(update, context, lang):
         return
     found = locate(message.location.latitude, message.location.longitude)
     if found is None:

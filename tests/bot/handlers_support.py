@@ -18,6 +18,7 @@ from bot.migrations import upgrade_to_head
 from bot.services import Services, open_services
 from tests.fakes import BotMessage, FakeTelegramAPI
 
+
 @dataclass
 class Harness:
     """The running bot and the fake it talks to, with short helpers for the tests."""
@@ -28,17 +29,18 @@ class Harness:
     settings: Settings
 
     async def say(
-        self, chat_id: int, text: str, *, count: int = 1, timeout: float = 5.0, **kw: Any
+        self, chat_id: int, text: str, *, count: int = 1, wait: float = 5.0, **kw: Any
     ) -> list[BotMessage]:
-        """Send `text` from the chat and wait for `count` new bot messages there."""
+        """Send `text` from the chat; return the bot's new messages there, exactly `count`."""
         before = len(self.api.messages_to(chat_id))
         self.api.send_text(chat_id, text, **kw)
-        messages = await self.api.wait_for_messages(chat_id, before + count, timeout=timeout)
-        return messages[before:]
+        await self.api.wait_for_messages(chat_id, before + count, timeout=wait)
+        await self.settle()
+        messages = self.api.messages_to(chat_id)[before:]
+        assert len(messages) == count, [m.plain_text for m in messages]
+        return messages
 
-    async def press(
-        self, chat_id: int, message: BotMessage, data: str, **kw: Any
-    ) -> str:
+    async def press(self, chat_id: int, message: BotMessage, data: str, **kw: Any) -> str:
         """Press the button `data` under `message` and wait until the bot answered it."""
         query_id = self.api.press_button(chat_id, message.message_id, data, **kw)
         await self.api.wait_for_answer(query_id)
@@ -53,7 +55,7 @@ class Harness:
                 break
             await asyncio.sleep(0.01)
         # The last update may still be in its handler; PTB handles one update at a time here.
-        await asyncio.sleep(0.15)
+        await asyncio.sleep(0.1)
 
 
 @asynccontextmanager

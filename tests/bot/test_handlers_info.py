@@ -62,7 +62,9 @@ async def test_status_names_stale_and_failing_sources(
         assert "silence does not mean there are no outages" in text
         lines = text.splitlines()
         failing = next(line for line in lines if "Broken Wire" in line)
-        assert failing.startswith("❌") and "failing" in failing and "<Service Unavailable>" in failing
+        assert (
+            failing.startswith("❌") and "failing" in failing and "<Service Unavailable>" in failing
+        )
         stale = next(line for line in lines if "Stale & Co" in line)
         assert stale.startswith("⚠️") and "5 h ago" in stale
         assert next(line for line in lines if "Fresh News" in line).startswith("✅")
@@ -78,9 +80,7 @@ async def test_status_in_ukrainian(fake_telegram: FakeTelegramAPI, tmp_path: Pat
         assert "тиша не означає, що відключень немає" in status.plain_text
 
 
-async def test_sources_lists_enabled_feeds(
-    fake_telegram: FakeTelegramAPI, tmp_path: Path
-) -> None:
+async def test_sources_lists_enabled_feeds(fake_telegram: FakeTelegramAPI, tmp_path: Path) -> None:
     async with running_bot(fake_telegram, tmp_path) as bot:
         ids = await _sources(bot)
         async with bot.services.db.sessions() as session, session.begin():
@@ -92,3 +92,22 @@ async def test_sources_lists_enabled_feeds(
         assert "Stale & Co" in listing.plain_text and "Brand New" not in listing.plain_text
         links = [e for e in listing.entities if e["type"] == "text_link"]
         assert {e["url"] for e in links} >= {"https://fresh.example/rss"}
+
+
+async def test_long_catalogues_fit_in_one_message(
+    fake_telegram: FakeTelegramAPI, tmp_path: Path
+) -> None:
+    async with running_bot(fake_telegram, tmp_path) as bot:
+        async with bot.services.db.sessions() as session, session.begin():
+            await sources_store.upsert_sources(
+                session,
+                sources=[
+                    Source(url=f"https://n{i}.example/{'x' * 300}", name=f"Outlet {i:02} " * 5)
+                    for i in range(60)
+                ],
+            )
+        [listing] = await bot.say(CHAT, "/sources")
+        assert "I read 60 source(s)" in listing.plain_text
+        assert listing.plain_text.rstrip().endswith("more.")
+        [status] = await bot.say(CHAT, "/status")
+        assert "not checked yet" in status.plain_text and "more." in status.plain_text

@@ -115,3 +115,26 @@ async def test_metrics_are_prometheus_text(services: Services) -> None:
     assert 'bot_messages_sent_total{kind="alert"} 3.0' in text
     for name in ("bot_feed_polls", "bot_outbox_depth", "bot_telegram_429", "bot_alert_lag_seconds"):
         assert name in text
+
+
+def test_log_records_never_show_the_token() -> None:
+    import io
+    import logging
+
+    from bot.logs import setup_logging, token_secrets
+
+    token = "123456789:AAFakeTokenForTests_abcdefghijklmnopq"
+    stream = io.StringIO()
+    handler = setup_logging("INFO", secrets=token_secrets(token), stream=stream)
+    try:
+        log = logging.getLogger("bot.test")
+        log.info("calling https://api.telegram.org/bot%s/getMe", token)
+        try:
+            raise RuntimeError(f"failed at /bot{token}/sendMessage")
+        except RuntimeError:
+            log.exception("boom")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    text = stream.getvalue()
+    assert "AAFakeToken" not in text and text.count("[REDACTED]") >= 2
+    assert logging.getLogger("httpx").level >= logging.WARNING

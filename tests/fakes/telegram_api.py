@@ -1020,7 +1020,9 @@ class FakeTelegramAPI:
             chat_id, {"migrate_to_chat_id": new_chat_id}, chat_type=old.type, user_id=None
         )
 
-    def set_admin(self, chat_id: int, user_id: int, *, status: str | None = "administrator") -> None:
+    def set_admin(
+        self, chat_id: int, user_id: int, *, status: str | None = "administrator"
+    ) -> None:
         """Make ``user_id`` an administrator ("administrator" or "creator") of a group, or an
         ordinary member again with ``status=None`` (what getChatMember reports)."""
         if status not in (None, "administrator", "creator"):
@@ -1865,11 +1867,18 @@ class FakeTelegramAPI:
         if status == "creator":
             return {"status": "creator", "user": user, "is_anonymous": False}
         if status == "administrator":
-            rights = (
-                "can_manage_chat can_delete_messages can_manage_video_chats can_restrict_members "
-                "can_promote_members can_change_info can_invite_users can_post_stories "
-                "can_edit_stories can_delete_stories"
-            ).split()
+            rights = [
+                "can_manage_chat",
+                "can_delete_messages",
+                "can_manage_video_chats",
+                "can_restrict_members",
+                "can_promote_members",
+                "can_change_info",
+                "can_invite_users",
+                "can_post_stories",
+                "can_edit_stories",
+                "can_delete_stories",
+            ]
             return {
                 "status": "administrator",
                 "user": user,

@@ -18,8 +18,12 @@ def affected(text: str) -> Affected:
         pytest.param("Strikes left 500,000 households without power.", 500_000, id="en-comma"),
         pytest.param("1.5 million people are without electricity", 1_500_000, id="en-million"),
         pytest.param("Over one million consumers are without power", 1_000_000, id="en-words"),
-        pytest.param("One million without heat and water after strikes", 1_000_000, id="en-no-unit"),
-        pytest.param("the attack left over 200,000 without power", 200_000, id="en-without-no-unit"),
+        pytest.param(
+            "One million without heat and water after strikes", 1_000_000, id="en-no-unit"
+        ),
+        pytest.param(
+            "the attack left over 200,000 without power", 200_000, id="en-without-no-unit"
+        ),
         pytest.param("nearly 800K homes without power and heat", 800_000, id="en-k"),
         pytest.param("33.5 thousand families remain without electricity", 33_500, id="en-thousand"),
         pytest.param("half a million people lost power", 500_000, id="en-half-a-million"),
@@ -29,10 +33,18 @@ def affected(text: str) -> Affected:
         pytest.param("без світла 200\u00a0000 абонентів", 200_000, id="uk-nbsp-thousands"),
         pytest.param("без світла лишаються 710 тис. споживачів", 710_000, id="uk-tys-abbrev"),
         pytest.param("без світла лишилися 11,4 тисяч домівок", 11_400, id="uk-decimal-thousand"),
-        pytest.param("повернули світло, але понад мільйону родин досі без світла", 1_000_000, id="uk-mln-word"),
+        pytest.param(
+            "повернули світло, але понад мільйону родин досі без світла",
+            1_000_000,
+            id="uk-mln-word",
+        ),
         pytest.param("знеструмлено 53 098 споживачів", 53_098, id="uk-exact"),
-        pytest.param("Ще 2840 знеструмлених споживачів у Херсоні", 2_840, id="uk-adjective-between"),
-        pytest.param("почти 1,3 млн абонентов остались без энергоснабжения", 1_300_000, id="ru-mln"),
+        pytest.param(
+            "Ще 2840 знеструмлених споживачів у Херсоні", 2_840, id="uk-adjective-between"
+        ),
+        pytest.param(
+            "почти 1,3 млн абонентов остались без энергоснабжения", 1_300_000, id="ru-mln"
+        ),
         pytest.param("10 тыс. абонентов оказались без электроснабжения", 10_000, id="ru-tys"),
         pytest.param("обесточены более тысячи абонентов", 1_000, id="ru-more-than-a-thousand"),
         pytest.param("51800 пока временно остаются без света", 51_800, id="ru-no-unit-without"),
@@ -68,7 +80,9 @@ def test_counts(text: str, count: int) -> None:
     ("text", "bound"),
     [
         pytest.param("Thousands of people are without power", 1_000, id="en-thousands"),
-        pytest.param("tens of thousands of homes without heating", 10_000, id="en-tens-of-thousands"),
+        pytest.param(
+            "tens of thousands of homes without heating", 10_000, id="en-tens-of-thousands"
+        ),
         pytest.param(
             "hundreds of thousands of homes in the capital without power", 100_000, id="en-hundreds"
         ),

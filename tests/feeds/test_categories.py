@@ -14,7 +14,9 @@ C, A, R = Category.COLD, Category.ENERGY_ATTACK, Category.RESTORATION
 
 
 def cats(text: str, temperatures: tuple[float, ...] = ()) -> frozenset[Category]:
-    return find_categories(split_glued_headlines(normalize(text)).lower(), temperatures=temperatures)
+    return find_categories(
+        split_glued_headlines(normalize(text)).lower(), temperatures=temperatures
+    )
 
 
 @pytest.mark.parametrize(
@@ -56,12 +58,24 @@ def cats(text: str, temperatures: tuple[float, ...] = ()) -> frozenset[Category]
         ),
         pytest.param("Power has not yet been restored in Kherson", {P}, id="en-not-restored"),
         pytest.param("Ще не відновили світло у Херсоні", {P}, id="uk-not-restored"),
-        pytest.param("Близько 30% маріупольців повернулися в окупацію", set(), id="uk-people-returned"),
+        pytest.param(
+            "Близько 30% маріупольців повернулися в окупацію", set(), id="uk-people-returned"
+        ),
         # negation and possibility
         pytest.param("Графіків відключень не буде", set(), id="uk-no-outages-will-be"),
-        pytest.param("Укренерго розраховує пройти зиму без відключень", set(), id="uk-without-outages"),
+        pytest.param(
+            "Укренерго розраховує пройти зиму без відключень", set(), id="uk-without-outages"
+        ),
         pytest.param("No blackouts are planned for Kyiv", set(), id="en-no-blackouts"),
         pytest.param("Snow on lines could cause power outages", {C}, id="en-could-cause"),
+        pytest.param("Укренерго скасувало відключення світла", set(), id="uk-cancelled"),
+        pytest.param("Атомна генерація зменшить кількість відключень", set(), id="uk-reduce"),
+        pytest.param("без нього електромотори видають 605 к.с.", set(), id="uk-without-pronoun"),
+        pytest.param(
+            "Thousands huddled without running water, electricity and communications",
+            {P, W},
+            id="en-list-with-adjective",
+        ),
         # cold
         pytest.param("Frosts down to -20 are expected", {C}, id="en-frosts"),
         pytest.param("В Україну йдуть морози", {C}, id="uk-frosts"),
@@ -76,16 +90,22 @@ def cats(text: str, temperatures: tuple[float, ...] = ()) -> frozenset[Category]
         pytest.param("Жителів Холодногірського району попередили", set(), id="uk-district-name"),
         # attacks on energy infrastructure
         pytest.param("Russian missiles hit power plants in Kharkiv", {A}, id="en-missiles-plants"),
-        pytest.param("Zelensky accuses Russia of 'energy terrorism'", {A}, id="en-energy-terrorism"),
+        pytest.param(
+            "Zelensky accuses Russia of 'energy terrorism'", {A}, id="en-energy-terrorism"
+        ),
         pytest.param("Окупанти вдарили по енергетичних об'єктах", {A}, id="uk-struck-energy"),
         pytest.param("Внаслідок атаки пошкоджено підстанцію", {A}, id="uk-substation-damaged"),
-        pytest.param("В Харькове выведены из строя ТЭЦ-5 и 2 подстанции", {A}, id="ru-chp-disabled"),
+        pytest.param(
+            "В Харькове выведены из строя ТЭЦ-5 и 2 подстанции", {A}, id="ru-chp-disabled"
+        ),
         pytest.param(
             "After the drone attack 10 thousand customers were without power",
             {A, P},
             id="en-attack-caused-outage",
         ),
-        pytest.param("Zelenskyy warns of Russian threat to attack a nuclear plant", set(), id="en-warns"),
+        pytest.param(
+            "Zelenskyy warns of Russian threat to attack a nuclear plant", set(), id="en-warns"
+        ),
         pytest.param("Чи атакуватиме РФ енергетику взимку?", set(), id="uk-question"),
         pytest.param("Energy prices hit a record high", set(), id="en-energy-prices"),
         pytest.param("Blackout hits bomb shelters", {P}, id="en-bomb-shelter-not-attack"),

@@ -28,7 +28,9 @@ def temps(text: str) -> tuple[float, ...]:
         pytest.param("-6°C (21.2°F)", (-6.0,), id="en-both-scales-one-value"),
         pytest.param("Ukrainians prepare for -20C", (-20.0,), id="en-bare-c"),
         pytest.param("It's 2C in our flat", (2.0,), id="en-bare-c-positive"),
-        pytest.param("the thermometer shows -18 degrees Celsius", (-18.0,), id="en-degrees-celsius"),
+        pytest.param(
+            "the thermometer shows -18 degrees Celsius", (-18.0,), id="en-degrees-celsius"
+        ),
         pytest.param("temperatures of 14 degrees F", (-10.0,), id="en-degrees-f"),
         pytest.param("До +9 градусів вдень", (9.0,), id="uk-plus"),
         # words for the sign
@@ -64,7 +66,9 @@ def temps(text: str) -> tuple[float, ...]:
         pytest.param("2-4 градусов мороза", (-4.0, -2.0), id="ru-range-of-frost"),
         pytest.param("від 3 до 12 градусів тепла", (3.0, 12.0), id="uk-from-to-warm"),
         pytest.param("від 3° тепла до 2° морозу", (-2.0, 3.0), id="uk-warm-to-frost"),
-        pytest.param("вночі -2 ....+3, вдень +1....+4 градусів", (-2.0, 1.0, 3.0, 4.0), id="uk-dots"),
+        pytest.param(
+            "вночі -2 ....+3, вдень +1....+4 градусів", (-2.0, 1.0, 3.0, 4.0), id="uk-dots"
+        ),
         pytest.param("10-15°F", (-12.2, -9.4), id="en-fahrenheit-range"),
         pytest.param(
             "Ночью температура 11-13°, днем 8-10 ° мороза.",
