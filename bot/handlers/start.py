@@ -18,7 +18,6 @@ from bot.handlers.common import (
     require_admin,
     subscriber_for,
 )
-from bot.handlers.location import locate
 from bot.i18n import t
 from bot.storage import rules as rules_store
 from bot.storage import subscribers as subscribers_store
@@ -142,17 +141,18 @@ async def start(update: Update, context: BotContext) -> None:
     lang = subscriber.language
     services = context.services
     chat_id = subscriber.chat_id
-    if subscriber.paused:
+    admin = await is_chat_admin(update, context)
+    resumed = subscriber.paused and admin
+    if resumed:
         async with services.db.sessions() as session, session.begin():
             await subscribers_store.update_subscriber(session, chat_id=chat_id, paused=False)
         await services.rulebook.refresh_chat(chat_id)
     async with services.db.sessions() as session:
         count = await rules_store.count_rules(session, chat_id=chat_id)
-    if count:
-        await reply(update, t(lang, "start.welcome_back", count=count))
-    else:
-        await reply(update, t(lang, "start.welcome"))
-    if not await require_admin(update, context, lang):
+    text = t(lang, "start.welcome_back", count=count) if count else t(lang, "start.welcome")
+    await reply(update, f"{text}\n{t(lang, 'start.resumed')}" if resumed else text)
+    if not admin:
+        await reply(update, t(lang, "errors.admins_only"))
         return
     draft = SetupDraft()
     if context.chat_data is not None:
@@ -294,14 +294,18 @@ async def shared_location(update: Update, context: BotContext) -> None:
     if draft is None or draft.stage != "places":
         await reply(update, t(lang, "start.location_later"))
         return
-    found = locate(message.location.latitude, message.location.longitude)
+    # The nearest hromada's oblast (or Kyiv city itself): outage news names oblasts and
+    # cities far more often than hromadas, so the oblast is what is worth watching.
+    found = context.services.gazetteer.nearest(
+        message.location.latitude, message.location.longitude
+    )
     if found is None:
         await reply(update, t(lang, "start.location_outside"))
         return
-    if found.oblast_id not in draft.places:
-        draft.places.append(found.oblast_id)
-    near = html.escape(_place_name(context, found.hromada_id, lang))
-    area = html.escape(_place_name(context, found.oblast_id, lang))
+    if found.oblast not in draft.places:
+        draft.places.append(found.oblast)
+    near = html.escape(_place_name(context, found.id, lang))
+    area = html.escape(_place_name(context, found.oblast, lang))
     await reply(update, t(lang, "start.location_found", near=near, place=area))
     await reply(
         update, _places_text(context, draft, lang), markup=places_keyboard(context, draft, lang)

@@ -1,4 +1,4 @@
-"""The handlers' pure helpers: times people type, locations, source freshness."""
+"""The handlers' pure helpers: times people type and source freshness."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from bot.handlers.freshness import Health, age_parts, source_health
-from bot.handlers.location import locate
 from bot.handlers.times import (
     TimeInputError,
     parse_time_of_day,
@@ -70,28 +69,6 @@ def test_timezone(text: str, zone: str) -> None:
 def test_bad_timezone(text: str) -> None:
     with pytest.raises(TimeInputError):
         parse_timezone(text)
-
-
-@pytest.mark.parametrize(
-    ("lat", "lon", "oblast"),
-    [
-        pytest.param(50.4501, 30.5234, "UA80", id="kyiv-centre"),
-        pytest.param(49.8397, 24.0297, "UA46", id="lviv"),
-        pytest.param(46.4825, 30.7233, "UA51", id="odesa"),
-        pytest.param(49.9935, 36.2304, "UA63", id="kharkiv"),
-        pytest.param(50.5430, 30.2120, "UA32", id="bucha-kyiv-oblast"),
-    ],
-)
-def test_locate(lat: float, lon: float, oblast: str) -> None:
-    found = locate(lat, lon)
-    assert found is not None and found.oblast_id == oblast
-
-
-@pytest.mark.parametrize(
-    ("lat", "lon"), [(48.8566, 2.3522), (52.2297, 21.0122), (0.0, 0.0), (float("nan"), 30.0)]
-)
-def test_locate_outside_ukraine(lat: float, lon: float) -> None:
-    assert locate(lat, lon) is None
 
 
 def _source(**state: object) -> StoredSource:

@@ -90,7 +90,7 @@ async def test_stop_pauses_and_start_resumes(
         chat = await _chat(bot)
         assert chat is not None and chat.paused
         welcome, _ = await bot.say(CHAT, "/start", count=2)
-        assert "Welcome back" in welcome.plain_text
+        assert "Welcome back" in welcome.plain_text and "on again" in welcome.plain_text
         assert len(bot.services.rulebook.rules_of(CHAT)) == 1
 
 
