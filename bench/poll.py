@@ -8,7 +8,8 @@ The baseline is the way a simple bot polls: one feed after the other, parsed fro
 A separate process serves N realistic 50-item feeds (the real UNIAN sample, made distinct per
 feed) over plain asyncio HTTP on 100 loopback addresses (127.0.1.1 ... : five feeds per
 "outlet", so the per-host cap of 4 behaves as it would on the internet), answering every
-request after the simulated latency. Rounds:
+request after the simulated latency. Rounds 1-3 share one client, as the bot does, and use
+the production defaults (`make_client`'s pool, `poll_many`'s caps). Rounds:
 
 1. first poll: every feed is fetched and parsed;
 2. second poll: every server answers 304 to our ETag;
@@ -16,13 +17,15 @@ request after the simulated latency. Rounds:
 4. baseline: `for url in urls: feedparser.parse(url)`, sequentially.
 
 Prints a table and one JSON object (wall and CPU seconds per round; CPU includes the parse
-worker processes). Not a test: the machine is shared, so figures vary from run to run.
+worker processes; the server's CPU is reported apart, as it is not the poller's). Not a test:
+the machine is shared, so figures vary from run to run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import multiprocessing
 import os
@@ -37,10 +40,17 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
+import httpx
 
 from feeds.fetch import FetchLimits, make_client
 from feeds.models import Source
-from feeds.poll import PollOutcome, SourceState, make_parse_executor, poll_many
+from feeds.poll import (
+    DEFAULT_GLOBAL_LIMIT,
+    PollOutcome,
+    SourceState,
+    make_parse_executor,
+    poll_many,
+)
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "tests" / "data" / "feeds"
 TEMPLATE_FEED = TEMPLATE / "tehtehteh_stub_unian_rss.xml"  # 50 items, 49 KB, real text
@@ -125,6 +135,7 @@ class Round:
     wall_s: float
     cpu_s: float  # this process plus the parse workers
     cpu_workers_s: float
+    cpu_server_s: float  # the feed server process: not part of cpu_s
     fetched: int
     parsed_feeds: int
     items: int
@@ -150,7 +161,12 @@ def _cpu(executor: Executor | None) -> tuple[float, float]:
 
 
 def _summary(
-    name: str, wall: float, cpu: float, workers: float, outcomes: Sequence[PollOutcome]
+    name: str,
+    wall: float,
+    cpu: float,
+    workers: float,
+    server: float,
+    outcomes: Sequence[PollOutcome],
 ) -> Round:
     errors = [o for o in outcomes if o.error]
     for outcome in errors[:3]:
@@ -160,6 +176,7 @@ def _summary(
         wall_s=wall,
         cpu_s=cpu + workers,
         cpu_workers_s=workers,
+        cpu_server_s=server,
         fetched=len(outcomes) - len(errors),
         parsed_feeds=sum(1 for o in outcomes if o.ok and not o.not_modified),
         items=sum(len(o.items) for o in outcomes),
@@ -169,22 +186,26 @@ def _summary(
 
 async def _timed_poll(
     name: str,
+    client: httpx.AsyncClient,
     states: list[SourceState],
     *,
     limits: FetchLimits,
     executor: Executor | None,
     global_limit: int,
+    server_pid: int,
 ) -> tuple[Round, list[PollOutcome]]:
-    async with make_client(limits=limits, max_connections=max(global_limit, 1)) as client:
-        (main0, workers0), wall0 = _cpu(executor), time.perf_counter()
-        outcomes = await poll_many(
-            client, states, limits=limits, executor=executor, global_limit=global_limit
-        )
-        wall, (main1, workers1) = time.perf_counter() - wall0, _cpu(executor)
-    return _summary(name, wall, main1 - main0, workers1 - workers0, outcomes), outcomes
+    (main0, workers0), server0 = _cpu(executor), _process_cpu(server_pid)
+    wall0 = time.perf_counter()
+    outcomes = await poll_many(
+        client, states, limits=limits, executor=executor, global_limit=global_limit
+    )
+    wall, (main1, workers1) = time.perf_counter() - wall0, _cpu(executor)
+    server = _process_cpu(server_pid) - server0
+    return _summary(name, wall, main1 - main0, workers1 - workers0, server, outcomes), outcomes
 
 
-def _baseline(urls: Sequence[str]) -> Round:
+def _baseline(urls: Sequence[str], server_pid: int) -> Round:
+    server0 = _process_cpu(server_pid)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     items = errors = 0
     for url in urls:
@@ -198,6 +219,7 @@ def _baseline(urls: Sequence[str]) -> Round:
         wall_s=wall,
         cpu_s=cpu,
         cpu_workers_s=0.0,
+        cpu_server_s=_process_cpu(server_pid) - server0,
         fetched=len(urls) - errors,
         parsed_feeds=len(urls) - errors,
         items=items,
@@ -214,6 +236,7 @@ async def run(
     )
     server.start()
     ports: dict[str, int] = receive.recv()
+    server_pid = server.pid or 0
     executor: Executor | None = None
     try:
         if executor_kind == "process":
@@ -230,34 +253,29 @@ async def run(
             return [f"http://{host_of(i)}:{ports[host_of(i)]}/{kind}/{i}" for i in range(feeds)]
 
         states = [SourceState(Source(url=u, name=f"feed {i}")) for i, u in enumerate(urls("feed"))]
-        first, outcomes = await _timed_poll(
-            "1. first poll (fetch + parse)",
-            states,
-            limits=limits,
-            executor=executor,
-            global_limit=global_limit,
-        )
-        second, _ = await _timed_poll(
-            "2. second poll, every server answers 304",
-            [o.state for o in outcomes],
-            limits=limits,
-            executor=executor,
-            global_limit=global_limit,
-        )
-        ignoring = [
-            SourceState(Source(url=u, name=f"feed {i}"), validators=o.state.validators)
-            for i, (u, o) in enumerate(zip(urls("ignore"), outcomes, strict=True))
-        ]
-        third, _ = await _timed_poll(
-            "3. validators ignored, identical bodies",
-            ignoring,
-            limits=limits,
-            executor=executor,
-            global_limit=global_limit,
-        )
+        # One client for all rounds, as the bot keeps one: connections left open by a round
+        # are reused by the next (while the server and httpx's keep-alive expiry allow).
+        async with make_client(limits=limits) as client:
+            poll = functools.partial(
+                _timed_poll,
+                client=client,
+                limits=limits,
+                executor=executor,
+                global_limit=global_limit,
+                server_pid=server_pid,
+            )
+            first, outcomes = await poll("1. first poll (fetch + parse)", states=states)
+            second, _ = await poll(
+                "2. second poll, every server answers 304", states=[o.state for o in outcomes]
+            )
+            ignoring = [
+                SourceState(Source(url=u, name=f"feed {i}"), validators=o.state.validators)
+                for i, (u, o) in enumerate(zip(urls("ignore"), outcomes, strict=True))
+            ]
+            third, _ = await poll("3. validators ignored, identical bodies", states=ignoring)
         rounds = [first, second, third]
         if baseline:
-            rounds.append(await asyncio.to_thread(_baseline, urls("feed")))
+            rounds.append(await asyncio.to_thread(_baseline, urls("feed"), server_pid))
     finally:
         if executor is not None:
             executor.shutdown()
@@ -265,6 +283,7 @@ async def run(
         server.join()
 
     result: dict[str, Any] = {
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # 1/5/15 min, at the end
         "feeds": feeds,
         "latency_s": latency,
         "executor": executor_kind,
@@ -286,14 +305,15 @@ def _table(result: dict[str, Any]) -> str:
     lines = [
         f"{result['feeds']} feeds, {result['latency_s'] * 1000:.0f} ms latency, "
         f"parse executor: {result['executor']}, global cap {result['global_limit']}, "
-        f"{result['cpus']} CPUs (shared machine: figures vary)",
-        f"{'round':<48} {'wall s':>8} {'cpu s':>8} {'(workers)':>9} {'parsed':>7} "
-        f"{'items':>7} {'errors':>7}",
+        f"{result['cpus']} CPUs, load average {result['load_average']} (shared machine: "
+        "figures vary)",
+        f"{'round':<48} {'wall s':>8} {'cpu s':>8} {'(workers)':>9} {'server':>7} "
+        f"{'parsed':>7} {'items':>7} {'errors':>7}",
     ]
     for r in result["rounds"]:
         lines.append(
             f"{r['name']:<48} {r['wall_s']:>8.2f} {r['cpu_s']:>8.2f} {r['cpu_workers_s']:>9.2f} "
-            f"{r['parsed_feeds']:>7} {r['items']:>7} {r['errors']:>7}"
+            f"{r['cpu_server_s']:>7.2f} {r['parsed_feeds']:>7} {r['items']:>7} {r['errors']:>7}"
         )
     fmt: Callable[[float | None], str] = lambda x: "n/a" if x is None else f"{x:.1f}x"  # noqa: E731
     lines.append(
@@ -318,7 +338,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where feeds are parsed: a process pool, one worker per CPU (the default); "
         "a thread pool of the same size; or poll_many's own single parse thread",
     )
-    parser.add_argument("--global-limit", type=int, default=50, help="global fetch cap")
+    parser.add_argument(
+        "--global-limit",
+        type=int,
+        default=DEFAULT_GLOBAL_LIMIT,
+        help=f"global fetch cap (default: poll_many's, {DEFAULT_GLOBAL_LIMIT})",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the slow baseline")
     args = parser.parse_args(argv)
     if args.feeds < 1 or args.latency < 0:

@@ -21,6 +21,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rules": ("bot.commands.rules", "parse a rule, or test it against feeds"),
     "eval-stories": ("bot.commands.eval_stories", "score story grouping against reference groups"),
     "migrate": ("bot.commands.migrate", "apply database migrations and exit"),
+    "web": (
+        "bot.commands.web",
+        "scale-out role: Telegram webhook, /healthz, /metrics (PostgreSQL)",
+    ),
+    "worker": ("bot.commands.worker", "scale-out role: poll feeds, group, match, queue alerts"),
+    "sender": ("bot.commands.sender", "scale-out role: send the outbox (one active, others wait)"),
+    "digest": ("bot.commands.digest", "scale-out role: daily digests only (optional)"),
 }
 
 

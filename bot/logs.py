@@ -48,13 +48,17 @@ class RedactingFilter(logging.Filter):
 
 
 def token_secrets(token: str | None) -> list[str]:
-    """What to hide of a token: the whole token and its secret half (after the colon)."""
+    """What to hide of a token: the whole token, its secret half (after the colon) and the
+    bot's numeric id before it (half of the credential; PTB logs it with every getMe and sent
+    message at DEBUG)."""
     if not token:
         return []
     secrets = [token]
-    _, _, secret = token.partition(":")
+    bot_id, _, secret = token.partition(":")
     if len(secret) >= 8:
         secrets.append(secret)
+    if bot_id.isdigit() and len(bot_id) >= 6:  # a short number would blank unrelated figures
+        secrets.append(bot_id)
     return secrets
 
 

@@ -3,12 +3,15 @@ queries the database. Every change goes through here: the table first, the index
 
 The index holds the rules that can fire: rule not paused, its chat active and not paused.
 After changing a chat's state (/stop, /forget, blocked, /start again) call `refresh_chat`.
+With several processes on PostgreSQL, `catch_up` applies what the others changed (the
+`rule_changes` log, see bot/storage/sync.py); each role calls it every few seconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
@@ -16,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage import rules as rules_store
 from bot.storage import subscribers as subscribers_store
-from bot.storage.db import Database
+from bot.storage import sync as sync_store
+from bot.storage.db import Database, utc_now
 from bot.storage.errors import RuleLimitReached, UnknownChat
 from bot.storage.rules import StoredRule
 from rules.index import RuleIndex
@@ -24,6 +28,12 @@ from rules.language import RuleSyntaxError, format_rule, parse_rule
 from rules.models import Story
 from rules.places import PlaceDirectory
 from rules.rule import Delivery, Rule, RuleDataError
+
+# Changes are logged for a day (bot/worker.py purges older ones); a process that has not
+# caught up for half of that reloads every rule instead.
+RULE_CHANGE_RETENTION = timedelta(days=1)
+# More changed chats than this at once: one full reload is cheaper than many small reads.
+FULL_RELOAD_CHATS = 2000
 
 __all__ = [
     "MatchedRule",
@@ -61,6 +71,9 @@ class RuleBook:
         self._index = RuleIndex()
         self._entries: dict[int, _Entry] = {}
         self._by_chat: dict[int, set[int]] = {}
+        # Where the next `catch_up` reads the change log from, and when it last did.
+        self._floor: int | None = None
+        self._caught_up_at: datetime | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -70,13 +83,43 @@ class RuleBook:
     async def load(self) -> int:
         """(Re)build the index from the table; returns how many rules can fire."""
         async with self.db.sessions() as session:
+            # The watermark before the read: a change committed meanwhile is read again later.
+            floor = await sync_store.rule_change_floor(session)
             stored = await rules_store.active_rules(session)
         self._index = RuleIndex()
         self._entries.clear()
         self._by_chat.clear()
         for rule in stored:
             self._index_stored(rule)
+        self._floor, self._caught_up_at = floor, utc_now()
         return len(self._entries)
+
+    async def catch_up(self) -> int:
+        """Apply the rule changes other processes committed since the last look (PostgreSQL;
+        a no-op on SQLite, where one process makes every change); returns chats refreshed."""
+        if self.db.dialect != "postgresql":
+            return 0
+        now = utc_now()
+        if (
+            self._floor is None
+            or self._caught_up_at is None
+            or now - self._caught_up_at > RULE_CHANGE_RETENTION / 2
+        ):
+            await self.load()
+            return len(self._by_chat)
+        async with self.db.sessions() as session:
+            changes = await sync_store.rule_changes_since(session, floor=self._floor)
+            if len(changes.chat_ids) > FULL_RELOAD_CHATS:
+                fresh = None
+            else:
+                fresh = [(c, *(await self._chat_rules(session, c))) for c in changes.chat_ids]
+        if fresh is None:
+            await self.load()
+            return len(changes.chat_ids)
+        for chat_id, stored, chat in fresh:
+            self._replace_chat(chat_id, stored, chat)
+        self._floor, self._caught_up_at = changes.next_floor, now
+        return len(fresh)
 
     async def refresh_chat(self, chat_id: int, *, session: AsyncSession | None = None) -> None:
         """Re-read one chat's rules (after its active/paused state changed, or it was forgotten).

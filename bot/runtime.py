@@ -122,7 +122,7 @@ async def run_bot(
             await application.start()
             try:
                 if settings.webhook_url:
-                    await _serve_webhook(application, services, stop=stop, host=host, port=port)
+                    await serve_webhook(application, services, stop=stop, host=host, port=port)
                 else:
                     await _poll_updates(application, stop=stop)
             finally:
@@ -147,25 +147,25 @@ async def _poll_updates(application: AnyApplication, *, stop: asyncio.Event) -> 
         await updater.stop()
 
 
-async def _serve_webhook(
+async def serve_webhook(
     application: AnyApplication,
     services: Services,
     *,
     stop: asyncio.Event,
     host: str,
     port: int,
+    register: bool = True,
 ) -> None:
+    """Serve the webhook, /healthz and /metrics until `stop`; `register` first tells
+    Telegram the webhook URL (the `web` role does that itself, tolerating failure)."""
     import uvicorn
 
     from bot.web import create_web_app
 
     settings = services.settings
     assert settings.webhook_url and settings.webhook_secret
-    await application.bot.set_webhook(
-        url=settings.webhook_url,
-        secret_token=settings.webhook_secret.get_secret_value(),
-        allowed_updates=Update.ALL_TYPES,
-    )
+    if register:
+        await register_webhook(application, settings)
     config = uvicorn.Config(
         create_web_app(services, application),
         host=host,
@@ -175,6 +175,8 @@ async def _serve_webhook(
         lifespan="off",
     )
     server = uvicorn.Server(config)
+    # uvicorn would install its own SIGINT/SIGTERM handlers; the command owns the signals.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     serving = asyncio.create_task(server.serve())
     log.info("webhook server on %s:%d", host, port)
     stopping = asyncio.create_task(stop.wait())
@@ -184,3 +186,13 @@ async def _serve_webhook(
         server.should_exit = True
         stopping.cancel()
         await serving
+
+
+async def register_webhook(application: AnyApplication, settings: Settings) -> None:
+    """Point Telegram at WEBHOOK_URL with the secret it must send back."""
+    assert settings.webhook_url and settings.webhook_secret
+    await application.bot.set_webhook(
+        url=settings.webhook_url,
+        secret_token=settings.webhook_secret.get_secret_value(),
+        allowed_updates=Update.ALL_TYPES,
+    )

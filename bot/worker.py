@@ -6,17 +6,24 @@ the outbox rows commit together, so a crash never leaves an alert recorded but n
 Per (chat, story) there is one alert; later news edits it, and a significant escalation or a
 resolution is also sent as a reply to it. Only items published within `ALERT_WINDOW_HOURS`
 raise new alerts, so a new rule or a newly added feed does not flood anyone with old news.
+
+Several workers (processes, machines) may share one PostgreSQL database: feeds are leased
+(and the leases renewed while a fetch runs), the rule index catches up with changes each
+cycle, and grouping is serialised by a transaction-level advisory lock under which a worker
+first takes in the stories the others saved since its last look, so one event stays one story.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import html
 import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
 from bot.render import facts_line, render_alert
+from bot.roles import Backoff, is_transient_db_error, sleep_or_stop
 from bot.rulebook import MatchedRule
 from bot.services import Services
 from bot.storage import alerts as alerts_store
@@ -33,7 +41,9 @@ from bot.storage import items as items_store
 from bot.storage import outbox
 from bot.storage import sources as sources_store
 from bot.storage import stories as stories_store
+from bot.storage import sync as sync_store
 from bot.storage.db import chunked, utc_now
+from bot.storage.locks import GROUPING_LOCK, xact_lock
 from bot.storage.sources import StoredSource
 from bot.storage.subscribers import Subscriber
 from bot.storage.tables import SubscriberRow
@@ -47,12 +57,15 @@ from rules.rule import Delivery
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 120.0
+# A lease is renewed every third of its length while its feed is being fetched, so it can be
+# short: a dead worker's feeds return to the others within this time.
+LEASE_SECONDS = 60.0
 SOURCES_PER_CYCLE = 50
 # Stories are kept this long (for /test over 7 days and the digest), outbox rows a week.
 STORY_RETENTION = timedelta(days=14)
 OUTBOX_RETENTION = timedelta(days=7)
 HOUSEKEEPING_EVERY = timedelta(hours=1)
+RULE_CHANGE_RETENTION = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -117,55 +130,116 @@ class Worker:
         *,
         owner: str | None = None,
         clock: Callable[[], datetime] = utc_now,
+        executor: Executor | None = None,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.services = services
         self.settings = services.settings
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.clock = clock
+        # Parses feeds (a process pool per worker process: `feeds.poll.make_parse_executor`).
+        self.executor = executor
+        self.lease_seconds = lease_seconds
         self.policy = poll_policy(self.settings.poll_interval_seconds)
         self.grouper: StoryGrouper | None = None
+        # On PostgreSQL: the database time of this worker's last look at the stories table.
+        self._stories_seen: datetime | None = None
         self._last_housekeeping: datetime | None = None
+        self.last_cycle_at: datetime | None = None
 
     # -- the loop --------------------------------------------------------------------------
 
-    async def run_forever(self, *, tick_seconds: float | None = None) -> None:
-        """Poll whatever is due, then sleep a tick; errors are logged and the loop goes on."""
+    async def run_forever(
+        self, *, tick_seconds: float | None = None, stop: asyncio.Event | None = None
+    ) -> None:
+        """Poll whatever is due, then sleep a tick, until `stop` is set (never without it).
+
+        Errors are logged and the loop goes on: a database outage in one line, waited out
+        with a growing pause (1..10 s). On the way out the leases still held are given back.
+        """
         tick = tick_seconds or min(5.0, float(self.settings.poll_interval_seconds))
-        while True:
-            try:
-                report = await self.poll_once()
-                if report.polled:
-                    log.info(
-                        "polled %d feeds (%d failed, %d unchanged): %d new items, "
-                        "%d alerts, %d edits, %d replies",
-                        report.polled,
-                        report.failed,
-                        report.not_modified,
-                        report.new_items,
-                        report.alerts,
-                        report.edits,
-                        report.replies,
-                    )
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("poll cycle failed; trying again in %.0f s", tick)
-            await asyncio.sleep(tick)
+        stop = stop or asyncio.Event()
+        backoff = Backoff()
+        try:
+            while not stop.is_set():
+                delay = tick
+                try:
+                    report = await self.poll_once()
+                    backoff.succeeded()
+                    self._log_cycle(report)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    delay = backoff.failed()
+                    if is_transient_db_error(exc):
+                        log.warning(
+                            "poll cycle: database unavailable (%s); retrying in %.0f s",
+                            type(exc).__name__,
+                            delay,
+                        )
+                    else:
+                        log.exception("poll cycle failed; trying again in %.0f s", delay)
+                if await sleep_or_stop(stop, delay):
+                    break
+        finally:
+            await self.release_leases()
+
+    async def release_leases(self) -> int:
+        """Give back every lease this worker holds (on the way out); errors are only logged."""
+        try:
+            async with self.services.db.sessions() as session, session.begin():
+                released = await sources_store.release_leases(session, owner=self.owner)
+        except Exception as exc:  # the database may be gone; the leases then simply expire
+            log.warning("could not release leases: %s", type(exc).__name__)
+            return 0
+        if released:
+            log.info("released %d feed leases", released)
+        return released
+
+    def _log_cycle(self, report: CycleReport) -> None:
+        if report.polled:
+            log.info(
+                "polled %d feeds (%d failed, %d unchanged): %d new items, "
+                "%d alerts, %d edits, %d replies",
+                report.polled,
+                report.failed,
+                report.not_modified,
+                report.new_items,
+                report.alerts,
+                report.edits,
+                report.replies,
+            )
 
     async def poll_once(self) -> CycleReport:
         """One cycle: every due source is polled once and its news fully processed."""
         report = CycleReport()
         now = self.clock()
+        await self.services.rulebook.catch_up()  # rules added elsewhere fire from this cycle on
         await self._ensure_grouper(now)
         async with self.services.db.sessions() as session, session.begin():
             leased = await sources_store.lease_due_sources(
                 session,
                 owner=self.owner,
                 now=now,
-                lease_seconds=LEASE_SECONDS,
+                lease_seconds=self.lease_seconds,
                 limit=SOURCES_PER_CYCLE,
             )
         if leased:
+            await self._poll_leased(leased, now, report)
+        await self._refresh_queue_depth()
+        await self._housekeeping(now)
+        self.last_cycle_at = self.clock()
+        return report
+
+    async def _poll_leased(
+        self, leased: list[StoredSource], now: datetime, report: CycleReport
+    ) -> None:
+        """Fetch the leased feeds, record each (which gives its lease back), then group and
+        match the new items: the leases are held for the fetch, not for the matching."""
+        held = {source.id for source in leased}
+        keeper = asyncio.create_task(self._keep_leases(held), name="lease-keeper")
+        fresh: list[tuple[Item, Signals, int]] = []
+        try:
             states = [_state(source) for source in leased]
             outcomes = await poll_many(
                 self.services.http,
@@ -173,10 +247,11 @@ class Worker:
                 limits=self.services.fetch_limits,
                 policy=self.policy,
                 now=now,
+                executor=self.executor,
             )
             for source, outcome in zip(leased, outcomes, strict=True):
                 try:
-                    await self._handle_outcome(source, outcome, report)
+                    fresh.extend(await self._record_outcome(source, outcome, report))
                 except Exception as exc:  # one feed's bad day must not stop the others
                     log.exception("processing %s failed", source.url)
                     report.errors.append(f"{source.url}: {type(exc).__name__}: {exc}")
@@ -184,15 +259,41 @@ class Worker:
                         await sources_store.release_lease(
                             session, source_id=source.id, owner=self.owner
                         )
-        await self._refresh_queue_depth()
-        await self._housekeeping(now)
-        return report
+                held.discard(source.id)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        # Oldest first, so the grouper sees a story unfold in the order it was told.
+        fresh.sort(key=lambda entry: (entry[0].published, entry[2]))
+        for item, signals, item_id in fresh:
+            await self.process_item(item, signals, item_id=item_id, report=report)
+
+    async def _keep_leases(self, held: set[int]) -> None:
+        """Renew the leases of feeds still being fetched, every third of the lease."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            if not held:
+                continue
+            try:
+                async with self.services.db.sessions() as session, session.begin():
+                    await sources_store.renew_leases(
+                        session,
+                        owner=self.owner,
+                        source_ids=list(held),
+                        until=self.clock() + timedelta(seconds=self.lease_seconds),
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the lease then lapses; at worst a feed is polled twice
+                log.warning("could not renew feed leases: %s", type(exc).__name__)
 
     # -- one source ------------------------------------------------------------------------
 
-    async def _handle_outcome(
+    async def _record_outcome(
         self, source: StoredSource, outcome: PollOutcome, report: CycleReport
-    ) -> None:
+    ) -> list[tuple[Item, Signals, int]]:
+        """Store the poll's result and its new items; returns (item, signals, id) of those."""
         metrics = self.services.metrics
         now = self.clock()
         report.polled += 1
@@ -207,11 +308,9 @@ class Worker:
                     error=str(outcome.error),
                     next_poll_at=outcome.next_poll_at,
                 )
-            return
+            return []
         if outcome.not_modified:
             report.not_modified += 1
-        if outcome.permanent_url:
-            log.info("feed %s moved permanently to %s", source.url, outcome.permanent_url)
 
         items = [_with_source(item, source) for item in outcome.items]
         signals = await asyncio.to_thread(_extract_all, items)
@@ -229,34 +328,57 @@ class Worker:
                 last_modified=validators.last_modified,
                 content_hash=validators.content_hash,
             )
+            if outcome.permanent_url and outcome.permanent_url != source.url:
+                moved = await sources_store.update_source_url(
+                    session, source_id=source.id, url=outcome.permanent_url
+                )
+                log.info(
+                    "feed %s moved permanently to %s: %s",
+                    source.url,
+                    outcome.permanent_url,
+                    "URL updated" if moved else "already known there, this one disabled",
+                )
         report.new_items += len(new)
         metrics.items.inc(len(new))
         by_key = {item.key: item for item in items}
-        # Oldest first, so the grouper sees a story unfold in the order it was told.
-        for stored in sorted(new, key=lambda s: (s.published_at, s.id)):
-            item = by_key[stored.key]
-            await self.process_item(item, signals[item.key], item_id=stored.id, report=report)
+        return [(by_key[s.key], signals[s.key], s.id) for s in new]
 
     # -- one item -> story -> alerts -------------------------------------------------------
 
     async def process_item(
         self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
     ) -> StoryUpdate | None:
-        """Group a stored item into its story and queue what that story's news calls for."""
+        """Group a stored item into its story and queue what that story's news calls for.
+
+        On PostgreSQL the whole step holds the grouping lock, after taking in the stories
+        other workers saved meanwhile; if it fails, the grouper is rebuilt from the database.
+        """
+        await self._ensure_grouper(self.clock())
+        try:
+            return await self._group_and_queue(item, signals, item_id=item_id, report=report)
+        except BaseException:
+            # The grouper may hold a change the database rolled back: start again from storage.
+            self.grouper = None
+            raise
+
+    async def _group_and_queue(
+        self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
+    ) -> StoryUpdate | None:
         assert self.grouper is not None
-        update = self.grouper.add(item, signals)
-        if update.kind is UpdateKind.DUPLICATE:
-            return None
-        report.story_updates += 1
-        self.services.metrics.stories.labels(update.kind.value).inc()
-        story = update.story
-        matched = self.services.rulebook.match(story)
-        self.services.metrics.matches.inc(len(matched))
         now = self.clock()
-        fresh = item.published >= now - timedelta(hours=self.settings.alert_window_hours)
         queued = 0
         async with self.services.db.sessions() as session, session.begin():
-            await stories_store.save_story(session, story=story, now=now)
+            saved_at = await self._catch_up_stories(session, now)
+            update = self.grouper.add(item, signals)
+            if update.kind is UpdateKind.DUPLICATE:
+                return None
+            report.story_updates += 1
+            self.services.metrics.stories.labels(update.kind.value).inc()
+            story = update.story
+            matched = self.services.rulebook.match(story)
+            self.services.metrics.matches.inc(len(matched))
+            fresh = item.published >= now - timedelta(hours=self.settings.alert_window_hours)
+            await stories_store.save_story(session, story=story, now=saved_at)
             await items_store.assign_story(session, item_ids=[item_id], story_id=story.id)
             queued = await self._queue_alerts(
                 session, story, update, matched, fresh=fresh, now=now, report=report
@@ -264,6 +386,28 @@ class Worker:
         if queued:
             self.services.notify_outbox()
         return update
+
+    async def _catch_up_stories(self, session: AsyncSession, now: datetime) -> datetime:
+        """PostgreSQL: take the grouping lock (until this transaction ends) and fold in the
+        stories other workers saved since this one last looked; returns the time to save at.
+
+        Every story save happens under this lock at a database time read under it, so "saved
+        after my last look" is exactly "updated_at later than the time I read then".
+        """
+        if self.services.db.dialect != "postgresql":
+            return now
+        assert self.grouper is not None
+        await xact_lock(session, GROUPING_LOCK)
+        saved_at = await sync_store.database_clock(session)
+        if self._stories_seen is not None:
+            changed = await sync_store.stories_updated_since(
+                session,
+                since=self._stories_seen,
+                last_published_after=now - self.grouper.window,
+            )
+            self.grouper.refresh(changed)
+        self._stories_seen = saved_at
+        return saved_at
 
     async def _queue_alerts(
         self,
@@ -381,14 +525,22 @@ class Worker:
     # -- state -----------------------------------------------------------------------------
 
     async def _ensure_grouper(self, now: datetime) -> None:
-        """Reopen the stories of the grouping window, so news after a restart joins them."""
+        """Reopen the stories of the grouping window, so news after a restart joins them.
+
+        On PostgreSQL this reads under the grouping lock, and notes the database time of the
+        read, from which `_catch_up_stories` continues.
+        """
         if self.grouper is not None:
             return
         grouper = StoryGrouper()
-        async with self.services.db.sessions() as session:
+        async with self.services.db.sessions() as session, session.begin():
+            seen: datetime | None = None
+            if self.services.db.dialect == "postgresql":
+                await xact_lock(session, GROUPING_LOCK)
+                seen = await sync_store.database_clock(session)
             stored = await stories_store.stories_since(session, since=now - grouper.window)
         grouper.seed(stored)
-        self.grouper = grouper
+        self.grouper, self._stories_seen = grouper, seen
 
     async def _refresh_queue_depth(self) -> None:
         async with self.services.db.sessions() as session:
@@ -402,6 +554,7 @@ class Worker:
         async with self.services.db.sessions() as session, session.begin():
             await outbox.purge_finished(session, before=now - OUTBOX_RETENTION)
             await stories_store.delete_stories_before(session, before=now - STORY_RETENTION)
+            await sync_store.purge_rule_changes(session, before=now - RULE_CHANGE_RETENTION)
 
 
 def _escalation(previous: str, story: Story, update: StoryUpdate) -> str | None:

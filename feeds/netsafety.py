@@ -6,8 +6,11 @@ router's admin page, and show the answer back as "news".
 
 Known limit (DNS rebinding): the host is resolved here and then again by httpx when it
 connects, so a hostile DNS server could answer with a public address first and a private one
-second. Pinning the connection to the checked address would need a custom transport; the
-window is small and every redirect hop is checked again.
+second. Pinning the connection to the checked address would need a custom transport; every
+redirect hop is checked again. The default resolver caches each (host, port)'s addresses for
+`DNS_CACHE_TTL` seconds (a lookup per request cost a thread-pool hop and a DNS round trip):
+a name that moves from a public to a private address can pass the check for up to that long
+after the move, while httpx's own lookup at connect time already has the same blind spot.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
 from collections.abc import Awaitable, Callable, Collection
 
 import httpx
@@ -29,12 +33,66 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
+# Long enough that one poll cycle resolves each feed host once, short enough that a host that
+# moves is followed within a minute (and that a rebinding attacker gains little; see above).
+DNS_CACHE_TTL = 60.0
+
 
 async def system_resolver(host: str, port: int) -> list[str]:
     """Resolve `host` with the operating system's resolver, off the event loop."""
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
+
+
+class CachingResolver:
+    """A `Resolver` that remembers each (host, port)'s addresses for `ttl` seconds.
+
+    Only answers with at least one address are kept: a failed or empty lookup is asked
+    again next time (DNS failures are usually transient). The verdict is not cached, only
+    the addresses: `ensure_public_host` judges them afresh on every call (microseconds).
+    The cache holds plain data, so one instance may serve several event loops.
+    """
+
+    def __init__(
+        self,
+        resolver: Resolver = system_resolver,
+        *,
+        ttl: float = DNS_CACHE_TTL,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._resolver = resolver
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[tuple[str, int], tuple[float, tuple[str, ...]]] = {}
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        key = (host, port)
+        now = self._clock()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return list(entry[1])
+        addresses = await self._resolver(host, port)
+        if addresses:
+            if len(self._entries) >= self._max_entries:
+                self._drop_expired(now)
+            if len(self._entries) >= self._max_entries:
+                self._entries.clear()  # a flood of distinct names: start over, stay bounded
+            self._entries[key] = (now + self._ttl, tuple(addresses))
+        return addresses
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def _drop_expired(self, now: float) -> None:
+        for key in [key for key, (expires, _) in self._entries.items() if expires <= now]:
+            del self._entries[key]
+
+
+# What `ensure_public_host` uses when no resolver is passed in.
+default_resolver = CachingResolver(system_resolver)
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -78,8 +136,10 @@ async def ensure_public_host(
 ) -> None:
     """Raise `PrivateAddressError` unless every address `url`'s host resolves to is public.
 
-    `allowed_hosts` names hosts exempt from the check (lower-case, exact match), for an
-    operator's own feed server or a test server. A name that does not resolve raises
+    `resolver` defaults to `default_resolver` (the system resolver, cached for
+    `DNS_CACHE_TTL` seconds); an injected resolver is used as is, uncached. `allowed_hosts`
+    names hosts exempt from the check (lower-case, exact match), for an operator's own feed
+    server or a test server. A name that does not resolve raises
     `FetchError` (DNS failures are usually transient).
     """
     parsed = httpx.URL(url)
@@ -99,7 +159,7 @@ async def ensure_public_host(
 
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        addresses = await (resolver or system_resolver)(host, port)
+        addresses = await (resolver or default_resolver)(host, port)
     except (OSError, UnicodeError) as exc:
         raise FetchError(url, f"cannot resolve host {host}: {exc}") from exc
     if not addresses:

@@ -18,14 +18,25 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from feeds.errors import FeedError, HTTPStatusError, NotAFeedError
-from feeds.fetch import DEFAULT_LIMITS, FetchLimits, FetchResult, Validators, fetch
+from feeds.fetch import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_CONNECTIONS,
+    FetchLimits,
+    FetchResult,
+    Validators,
+    fetch,
+)
 from feeds.models import Item, Source
 from feeds.netsafety import Resolver
 from feeds.parse import ParsedFeed, parse_feed
 from feeds.schedule import UNHEALTHY_AFTER, is_unhealthy, next_poll_at
 
 DEFAULT_PER_HOST = 4
-DEFAULT_GLOBAL_LIMIT = 50
+# Requests in flight at once, over all hosts. Polling is mostly waiting on the network, so
+# more in flight means a shorter cycle; the cost is open sockets and, at worst, this many
+# bodies of up to `FetchLimits.max_bytes` in memory (100 x ~0.1-1 MB typical). It equals the
+# shared client's pool size (`make_client`), so no request waits for a connection.
+DEFAULT_GLOBAL_LIMIT = DEFAULT_MAX_CONNECTIONS
 
 
 @dataclass(frozen=True, slots=True)

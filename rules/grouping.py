@@ -193,6 +193,24 @@ class StoryGrouper:
             self._index_places(entry, story.place_ids)
             heapq.heappush(self._expiry, (story.last_published, story.id))
 
+    def refresh(self, stories: Iterable[Story]) -> None:
+        """Take newer versions of stories grouped elsewhere (another worker process): an open
+        story gets the new facts and any titles it lacks; an unknown one is seeded."""
+        for story in stories:
+            entry = self._open.get(story.id)
+            if entry is None:
+                self.seed([story])
+                continue
+            entry.story = story
+            for title in story.titles or (story.title,):
+                normalised = normalise_title(title)
+                if normalised not in entry.normalised:
+                    terms = self._terms(title)
+                    self._stats.add(terms)
+                    self._add_title(entry, terms, normalised)
+            self._index_places(entry, story.place_ids)
+            heapq.heappush(self._expiry, (story.last_published, story.id))
+
     def expire(self, now: datetime) -> list[Story]:
         """Close and return the stories whose last item is more than `window` before `now`."""
         closed: list[Story] = []

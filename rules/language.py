@@ -515,7 +515,9 @@ class _Parser:
         if read is None:
             suggestion = "temperature_example"
             raise self.error("temperature_number", self.peek(), suggestion)
-        value, _ = read
+        value, token = read
+        if not math.isfinite(value):  # 400 digits overflow to inf, which cannot be written back
+            raise self.error("temperature_number", token, "temperature_example")
         if op is None or op == "=":
             if not cold:
                 raise self.error("temperature_direction", word, "temperature_direction")

@@ -13,6 +13,9 @@ and marked `sent` after Telegram answered, in a commit made at most `FLUSH_SECON
 A crash between the two leaves the row `sending`; the next start puts it back in the queue,
 so it is sent again. The sender never has two messages to one chat in flight, so a crash
 can repeat at most the one message per chat that was in flight; no queued message is lost.
+
+Exactly one sender may run per deployment (Telegram's limits are per token): the `sender`
+role holds a PostgreSQL advisory lock while it runs this (bot/commands/sender.py).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from telegram.error import (
 )
 
 from bot.delivery.limits import SendLimits, SendScheduler
+from bot.roles import Backoff, is_transient_db_error
 from bot.services import Services
 from bot.storage import alerts as alerts_store
 from bot.storage import outbox
@@ -124,6 +128,8 @@ class Sender:
         self.pace = _Pace(self.limits.per_second, time.monotonic)
         self.clock = clock
         self.idle_seconds = idle_seconds
+        # Set by `request_stop`: finish the messages in flight, hand the rest back, return.
+        self._stopping = False
         self._in_flight: set[int] = set()
         # Chats that refused a message in this batch: their other rows are dropped unsent.
         self._unreachable: set[int] = set()
@@ -153,18 +159,46 @@ class Sender:
             )
             return len(result.all())
 
+    def request_stop(self) -> None:
+        """Stop after the messages in flight: the rest of the batch goes back to the queue."""
+        self._stopping = True
+        self.services.outbox_ready.set()
+
     async def run_forever(self) -> None:
-        recovered = await self.recover()
-        if recovered:
-            log.warning("re-queued %d messages that were in flight at the last stop", recovered)
-        while True:
+        """Drain until `request_stop` (or cancellation); errors are logged and waited out."""
+        backoff = Backoff()
+        while not self._stopping:
             try:
-                handled = await self.drain_once()
+                recovered = await self.recover()
+                break
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("sending failed; trying again shortly")
-                handled = 0
+            except Exception as exc:
+                delay = backoff.failed()
+                log.warning("sender start: %s; retrying in %.0f s", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+        else:
+            return
+        if recovered:
+            log.warning("re-queued %d messages that were in flight at the last stop", recovered)
+        while not self._stopping:
+            try:
+                handled = await self.drain_once()
+                backoff.succeeded()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = backoff.failed()
+                if is_transient_db_error(exc):
+                    log.warning(
+                        "sending: database unavailable (%s); retrying in %.0f s",
+                        type(exc).__name__,
+                        delay,
+                    )
+                else:
+                    log.exception("sending failed; trying again in %.0f s", delay)
+                await asyncio.sleep(delay)
+                continue
             if not handled:
                 ready = self.services.outbox_ready
                 ready.clear()
@@ -191,9 +225,17 @@ class Sender:
         waiting = list(batch)
         try:
             while waiting:
+                if self._stopping:
+                    self._outcomes.extend(
+                        _Outcome(m, "release", error="sender stopping") for m in waiting
+                    )
+                    break
                 deferred: list[OutboxMessage] = []
                 progressed = False
                 for message in waiting:
+                    if self._stopping:
+                        deferred.append(message)
+                        continue
                     chat = message.chat_id
                     if chat in self._unreachable:
                         self._outcomes.append(_Outcome(message, "forbidden", error="unreachable"))

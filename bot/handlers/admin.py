@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler
 
-from bot.handlers.common import BotContext, command_args, reply, subscriber_for
+from bot.handlers.common import BotContext, command_args, reply, row_id, subscriber_for
 from bot.handlers.stats import collect_stats
 from bot.i18n import t
 from bot.storage import sources as sources_store
@@ -54,7 +54,11 @@ async def add_source(update: Update, context: BotContext) -> None:
         return
     url = parts[0]
     name = parts[1].strip()[:_MAX_NAME_CHARS] if len(parts) > 1 else ""
-    if urlsplit(url).scheme not in ("http", "https"):
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # "http://[::1/": urlsplit refuses a malformed IPv6 host
+        scheme = ""
+    if scheme not in ("http", "https"):
         await reply(update, t(lang, "admin.addsource_usage"))
         return
     services = context.services
@@ -108,9 +112,9 @@ async def remove_source(update: Update, context: BotContext) -> None:
         await reply(update, t(lang, "admin.removesource_usage"))
         return
     async with context.services.db.sessions() as session, session.begin():
-        if arg.isdigit():
-            found = await sources_store.get_source(session, source_id=int(arg))
-        else:
+        try:
+            found = await sources_store.get_source(session, source_id=row_id(arg))
+        except ValueError:  # not an id we could have given out: try it as a URL
             found = await sources_store.get_source_by_url(session, url=arg)
         if found is not None:
             await sources_store.set_source_enabled(session, source_id=found.id, enabled=False)

@@ -178,6 +178,18 @@ async def require_admin(update: Update, context: BotContext, lang: str) -> bool:
     return False
 
 
+# Rule and source ids are 32-bit INTEGER columns: anything larger cannot name a row.
+MAX_ROW_ID = 2**31 - 1
+
+
+def row_id(text: str) -> int:
+    """A stored id typed by a person or carried in button data; `ValueError` unless it is
+    ASCII digits up to `MAX_ROW_ID` (int() would take "١٢", and the database not 10**30)."""
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ROW_ID:
+        raise ValueError(f"not an id: {text[:20]!r}")
+    return int(text)
+
+
 def command_args(update: Update) -> str:
     """The text after the command, as typed (PTB's `context.args` loses quotes' spacing)."""
     message = update.effective_message

@@ -16,6 +16,7 @@ from bot.handlers.common import (
     edit_or_reply,
     reply,
     require_admin,
+    row_id,
     subscriber_for,
 )
 from bot.i18n import t
@@ -136,7 +137,7 @@ async def rules_button(update: Update, context: BotContext) -> None:
     lang = subscriber.language
     try:
         _, action, rule_text, *rest = query.data.split(":")
-        rule_id, page = int(rule_text), int(rest[0]) if rest else 0
+        rule_id, page = row_id(rule_text), int(rest[0]) if rest else 0
     except ValueError:
         await query.answer()
         return
@@ -181,7 +182,7 @@ async def alert_button(update: Update, context: BotContext) -> None:
     lang = subscriber.language
     try:
         _, action, rule_text = query.data.split(":")
-        rule_id = int(rule_text)
+        rule_id = row_id(rule_text)
     except ValueError:
         await query.answer()
         return

@@ -272,3 +272,52 @@ async def count_sources(session: AsyncSession, *, enabled_only: bool = False) ->
     if enabled_only:
         stmt = stmt.where(SourceRow.enabled.is_(True))
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def renew_leases(
+    session: AsyncSession, *, owner: str, source_ids: Iterable[int], until: datetime
+) -> int:
+    """Extend `owner`'s leases (a long fetch must not let another worker poll the same feed);
+    returns how many are still held. Leases already recorded or taken over are left alone."""
+    ids = list(source_ids)
+    if not ids:
+        return 0
+    result = await session.execute(
+        update(SourceRow)
+        .where(SourceRow.id.in_(ids), SourceRow.lease_owner == owner)
+        .values(lease_until=until)
+        .returning(SourceRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(result.all())
+
+
+async def release_leases(session: AsyncSession, *, owner: str) -> int:
+    """Give back every lease `owner` still holds (a worker stopping cleanly)."""
+    result = await session.execute(
+        update(SourceRow)
+        .where(SourceRow.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+        .returning(SourceRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(result.all())
+
+
+async def update_source_url(session: AsyncSession, *, source_id: int, url: str) -> bool:
+    """Follow a permanent redirect: store the feed's new URL. When another source already has
+    that URL, this one is a duplicate: it is disabled instead. True when the URL was changed."""
+    taken = await session.execute(
+        select(SourceRow.id).where(SourceRow.url == url, SourceRow.id != source_id)
+    )
+    if taken.first() is not None:
+        await set_source_enabled(session, source_id=source_id, enabled=False)
+        return False
+    result = await session.execute(
+        update(SourceRow)
+        .where(SourceRow.id == source_id)
+        .values(url=url)
+        .returning(SourceRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None

@@ -124,7 +124,8 @@ class StoryRow(Base):
     first_published_at: Mapped[datetime]
     last_published_at: Mapped[datetime] = mapped_column(index=True)
     facts: Mapped[dict[str, Any]]
-    updated_at: Mapped[datetime]
+    # Indexed: workers catch up with stories other workers grouped (bot/worker.py).
+    updated_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ItemRow(Base):
@@ -219,3 +220,17 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class RuleChangeRow(Base):
+    """A chat whose rules or subscription state changed, written by PostgreSQL triggers
+    (migration 0002), so every process can refresh that chat in its rule index."""
+
+    __tablename__ = "rule_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # The writing transaction's id (`pg_current_xact_id()`): a watermark on it never skips a
+    # change that commits late (see bot/storage/sync.py).
+    xid: Mapped[int] = mapped_column(BigInteger, index=True)
+    changed_at: Mapped[datetime]

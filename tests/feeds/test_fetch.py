@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpcore
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
@@ -26,6 +28,8 @@ from feeds.fetch import (
     DEFAULT_USER_AGENT,
     FetchLimits,
     Validators,
+    _LinearTimePool,
+    _wait_seconds,
     fetch,
     make_client,
     parse_retry_after,
@@ -505,3 +509,59 @@ def test_retry_after_date_roundtrip() -> None:
     assert (
         parse_retry_after(format_datetime(now + timedelta(seconds=45), usegmt=True), now=now) == 45
     )
+
+
+async def test_shared_client_keeps_connections_alive_and_bounded(
+    test_limits: FetchLimits,
+) -> None:
+    # A minimal keep-alive HTTP/1.1 server (werkzeug's closes every connection), counting
+    # the TCP connections it accepts and the requests it answers.
+    body = sample(UNIAN)
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    connections = requests = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections, requests
+        connections += 1
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                requests += 1
+                await asyncio.sleep(0.02)
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/rss"
+    async with server, make_client(limits=test_limits, max_connections=3) as shared:
+        pool = shared._transport._pool  # type: ignore[attr-defined]
+        if httpcore.__version__.startswith("1.0."):
+            assert isinstance(pool, _LinearTimePool)
+        for _ in range(4):  # one after the other: one connection, reused
+            assert (await fetch(shared, url, limits=test_limits)).content == body
+        assert connections == 1
+        # Ten at once through a pool of three: all served, never more than three sockets.
+        results = await asyncio.gather(
+            *(fetch(shared, f"{url}?n={n}", limits=test_limits) for n in range(10))
+        )
+        assert all(r.content == body for r in results)
+        assert connections == 3
+        assert len(pool.connections) == 3
+    assert requests == 14
+
+
+def test_retry_waits_back_off_exponentially_or_follow_retry_after() -> None:
+    limits = FetchLimits(backoff_base=1.0, backoff_max=5.0, retry_after_cap=30.0)
+    plain = FetchError("https://example.org/rss", "boom")
+    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 5.0), (9, 5.0)]:
+        waits = [_wait_seconds(plain, attempt, limits) for _ in range(200)]
+        assert all(0.0 <= w <= ceiling for w in waits)
+        assert max(waits) > ceiling / 2  # full jitter reaches up towards the ceiling
+    told = FetchError("https://example.org/rss", "busy", status=429, retry_after=12.0)
+    assert _wait_seconds(told, 1, limits) == 12.0
+    too_long = FetchError("https://example.org/rss", "busy", status=429, retry_after=99.0)
+    assert _wait_seconds(too_long, 3, limits) == 30.0

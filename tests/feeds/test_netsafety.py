@@ -7,7 +7,15 @@ import ipaddress
 import pytest
 
 from feeds.errors import FetchError, PrivateAddressError
-from feeds.netsafety import Resolver, ensure_public_host, is_public_address, system_resolver
+from feeds.netsafety import (
+    DNS_CACHE_TTL,
+    CachingResolver,
+    Resolver,
+    default_resolver,
+    ensure_public_host,
+    is_public_address,
+    system_resolver,
+)
 
 
 @pytest.mark.parametrize(
@@ -108,3 +116,95 @@ async def test_empty_answer_is_a_fetch_error() -> None:
         await ensure_public_host(
             "https://empty.example/rss", resolver=_resolver({"empty.example": []})
         )
+
+
+class _CountingResolver:
+    """A fake DNS that answers from a table (which a test may change) and counts lookups."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self.table = table
+        self.lookups: list[tuple[str, int]] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.lookups.append((host, port))
+        if host not in self.table:
+            raise OSError(f"unknown host {host}")
+        return list(self.table[host])
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_caching_resolver_asks_once_per_host_and_port_within_the_ttl() -> None:
+    dns = _CountingResolver({"news.example.org": ["93.184.216.34"]})
+    clock = _Clock()
+    cached = CachingResolver(dns, ttl=60.0, clock=clock)
+
+    for _ in range(3):
+        await ensure_public_host("https://news.example.org/rss", resolver=cached)
+    await ensure_public_host("http://news.example.org/other", resolver=cached)  # port 80
+    assert dns.lookups == [("news.example.org", 443), ("news.example.org", 80)]
+
+    clock.now += 61.0  # expired: asked again
+    await ensure_public_host("https://news.example.org/rss", resolver=cached)
+    assert dns.lookups[-1] == ("news.example.org", 443) and len(dns.lookups) == 3
+
+
+async def test_a_host_that_moves_to_a_private_address_is_refused_once_the_ttl_ends() -> None:
+    # The documented limit: within the TTL the cached public answer stands; after it, the
+    # new private address is seen and refused.
+    dns = _CountingResolver({"moving.example.org": ["93.184.216.34"]})
+    clock = _Clock()
+    cached = CachingResolver(dns, ttl=60.0, clock=clock)
+    await ensure_public_host("https://moving.example.org/rss", resolver=cached)
+
+    dns.table["moving.example.org"] = ["10.0.0.5"]
+    clock.now += 30.0
+    await ensure_public_host("https://moving.example.org/rss", resolver=cached)
+    clock.now += 31.0
+    with pytest.raises(PrivateAddressError) as caught:
+        await ensure_public_host("https://moving.example.org/rss", resolver=cached)
+    assert caught.value.address == "10.0.0.5"
+
+
+async def test_cached_private_answers_are_still_refused_every_time() -> None:
+    dns = _CountingResolver({"intranet.example.org": ["93.184.216.34", "192.168.0.9"]})
+    cached = CachingResolver(dns, ttl=60.0, clock=_Clock())
+    for _ in range(2):
+        with pytest.raises(PrivateAddressError):
+            await ensure_public_host("https://intranet.example.org/", resolver=cached)
+    assert len(dns.lookups) == 1
+
+
+async def test_failed_and_empty_lookups_are_not_cached() -> None:
+    dns = _CountingResolver({"empty.example": []})
+    cached = CachingResolver(dns, ttl=60.0, clock=_Clock())
+    for _ in range(2):
+        with pytest.raises(FetchError, match="cannot resolve"):
+            await ensure_public_host("https://nowhere.invalid/rss", resolver=cached)
+        with pytest.raises(FetchError, match="no address"):
+            await ensure_public_host("https://empty.example/rss", resolver=cached)
+    assert len(dns.lookups) == 4
+
+    dns.table["nowhere.invalid"] = ["93.184.216.34"]  # DNS recovered: no stale failure
+    await ensure_public_host("https://nowhere.invalid/rss", resolver=cached)
+
+
+async def test_caching_resolver_stays_bounded() -> None:
+    dns = _CountingResolver({f"h{n}.example.org": ["93.184.216.34"] for n in range(10)})
+    cached = CachingResolver(dns, ttl=60.0, max_entries=4, clock=_Clock())
+    for n in range(10):
+        await cached(f"h{n}.example.org", 443)
+    assert len(cached._entries) <= 4
+    await cached("h9.example.org", 443)  # the newest entry survived
+    assert len(dns.lookups) == 10
+
+
+def test_the_default_resolver_is_the_cached_system_resolver() -> None:
+    assert isinstance(default_resolver, CachingResolver)
+    assert DNS_CACHE_TTL == 60.0
