@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -191,20 +192,23 @@ _FUZZ = settings(
 )
 
 
+def _fuzz_command(driver: Driver, name: str) -> None:
+    @_FUZZ
+    @given(chat=_CHATS, args=ARGUMENTS[name], mention=st.booleans())
+    def one(chat: int, args: str, mention: bool) -> None:
+        command = f"/{name}@winter_alerts_test_bot" if mention else f"/{name}"
+        driver.run(partial(driver.command, chat, f"{command} {args}".rstrip()))
+
+    one()
+    for args in EXPLICIT.get(name, []):
+        for chat in (USER, ADMIN, GROUP):
+            driver.run(partial(driver.command, chat, f"/{name} {args}"))
+
+
 def _fuzz_commands(driver: Driver, names: list[str]) -> None:
     for name in names:
-
-        @_FUZZ
-        @given(chat=_CHATS, args=ARGUMENTS[name], mention=st.booleans())
-        def one(chat: int, args: str, mention: bool) -> None:
-            command = f"/{name}@winter_alerts_test_bot" if mention else f"/{name}"
-            driver.run(lambda: driver.command(chat, f"{command} {args}".rstrip()))
-
-        one()
-        for args in EXPLICIT.get(name, []):
-            for chat in (USER, ADMIN, GROUP):
-                driver.run(lambda: driver.command(chat, f"/{name} {args}"))
-        driver.run(lambda: check_consistency(driver.bot))
+        _fuzz_command(driver, name)
+        driver.run(partial(check_consistency, driver.bot))
 
 
 async def test_rule_commands_with_fuzzed_arguments(
@@ -234,20 +238,20 @@ async def test_admin_and_unknown_commands_and_forged_buttons(
         @_FUZZ
         @given(chat=_CHATS, text=UNKNOWN)
         def unknown(chat: int, text: str) -> None:
-            driver.run(lambda: driver.command(chat, text))
+            driver.run(partial(driver.command, chat, text))
 
         @settings(_FUZZ, max_examples=EXAMPLES * 3)
         @given(chat=st.sampled_from([USER, ADMIN]), data=CALLBACKS)
         def button(chat: int, data: str) -> None:
-            driver.run(lambda: driver.press(chat, data))
+            driver.run(partial(driver.press, chat, data))
 
         unknown()
         for data in ("rule:pause:99999999999999999999999", "rules:delete:2147483648:0",
                      "rules:pause:9" + "9" * 30 + ":0", "rule:resume:²", "rule:pause:-1",
                      "rules:test:99999999999999999999999"):  # fmt: skip
             for chat in (USER, ADMIN):
-                driver.run(lambda: driver.press(chat, data))
+                driver.run(partial(driver.press, chat, data))
         button()
-        driver.run(lambda: check_consistency(driver.bot))
+        driver.run(partial(check_consistency, driver.bot))
 
     await _with_driver(fake_telegram, tmp_path, body, least=EXAMPLES * 7)

@@ -57,7 +57,7 @@ def _loopback_names() -> list[str]:
     other than "localhost" itself: public-looking hosts that resolve to a private address."""
     names = []
     for name in (socket.gethostname(), "vm", "runsc", "ip6-localhost", "ip6-loopback"):
-        if not name or "localhost" == name.lower() or "." in name:
+        if not name or name.lower() == "localhost" or "." in name:
             continue
         try:
             infos = socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)
@@ -82,7 +82,7 @@ async def test_addsource_refuses_private_addresses_before_connecting(
         for url in INVALID_URLS:
             [answer] = await bot.say(ADMIN, f"/addsource {url}")
             text = answer.plain_text
-            refused = ("not a valid URL" in text or REFUSED in text or text.startswith("Usage:"))
+            refused = "not a valid URL" in text or REFUSED in text or text.startswith("Usage:")
             assert refused, (url, text)
         assert network.requests == []
         assert await db_snapshot(bot) == before

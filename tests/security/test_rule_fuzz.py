@@ -19,7 +19,6 @@ from tests.rules.places_double import TinyPlaces
 from tests.rules.test_language import rules_strategy
 
 
-
 class _TinyWithCodes(TinyPlaces):
     """The tiny double, naming an unknown P-code by itself as the real gazetteer does (the
     parser accepts any well-formed P-code, e.g. "UA1234567890")."""
@@ -129,7 +128,9 @@ def mutated_rules(draw: st.DrawFn) -> str:
         else:  # a single character anywhere: quote, control, combining mark, surrogate...
             joined = " ".join(tokens)
             pos = draw(st.integers(0, len(joined)))
-            char = draw(st.sampled_from('"«»“„()-:,\x00\x07\x1f\u0301\u200d\ud800') | st.characters())
+            char = draw(
+                st.sampled_from('"«»“„()-:,\x00\x07\x1f\u0301\u200d\ud800') | st.characters()
+            )
             tokens = (joined[:pos] + char + joined[pos:]).split(" ")
     return " ".join(tokens)
 
