@@ -24,6 +24,7 @@ from tests.security.support import (
     ADMIN,
     GROUP,
     GROUP_MEMBER,
+    TEST_FEED_HOST,
     USER,
     ErrorRecords,
     check_consistency,
@@ -59,10 +60,12 @@ _ZONES = ("Europe/Kyiv", "Europe/Kiev", "UTC", "utc", "Etc/GMT+14", "Etc/GMT-15"
           "+03:00", "../../etc/passwd", "/etc/localtime", "localtime", "posixrules",
           "Europe/" + "A" * 300, "Europe/Kyiv\x00", "Europe\\Kyiv", "Київ", "Kyiv", "..", ".",
           "zoneinfo/Europe/Kyiv", "right/UTC", "Europe/Kyiv/..", "*", "Europe/*")  # fmt: skip
+# No URL here needs DNS (the resolver is the system's, and nothing may leave the machine):
+# literals, names refused by name (*.localhost), malformed ones, or the served test host.
 _URLS = ("http://127.0.0.1/feed", "https://feeds.test/rss.xml", "ftp://x/", "http://", "http:",
-         "https://[::1", "http://[::1]:99999/", "http://example.com:-1/", "file:///etc/passwd",
-         "javascript:alert(1)", "http://%00/", "http://a b/", "HTTP://10.0.0.1",
-         "http://" + "a" * 300 + ".test/", "//127.0.0.1/")  # fmt: skip
+         "https://[::1", "http://[::1]:99999/", "http://127.0.0.1:-1/", "file:///etc/passwd",
+         "javascript:alert(1)", "http://%00.localhost/", "http://a b.localhost/",
+         "HTTP://10.0.0.1", "http://" + "a" * 300 + ".localhost/", "//127.0.0.1/")  # fmt: skip
 
 ARGUMENTS: dict[str, st.SearchStrategy[str]] = {
     "add": _words(*vocabulary.ALL_WORDS, "Kyiv", "Київ", "Kiyv", "Харківщина", "oblast"),
@@ -169,7 +172,8 @@ async def _with_driver(
     fake_telegram: FakeTelegramAPI, tmp_path: Path, body: Callable[[Driver], None], *, least: int
 ) -> None:
     """Run `body` against a fresh bot; at least `least` updates must have been tried."""
-    async with hostile_bot(fake_telegram, tmp_path) as (bot, _network):
+    served = frozenset({TEST_FEED_HOST})  # served by the recording transport, never resolved
+    async with hostile_bot(fake_telegram, tmp_path, allowed_hosts=served) as (bot, _network):
         fake_telegram.add_member(GROUP, title="Fuzz group")
         for chat in (USER, ADMIN, SENTINEL):
             await bot.say(chat, "/help")

@@ -97,7 +97,7 @@ async def test_wrong_or_missing_secret_is_refused_and_reaches_no_handler(
         with error_records() as errors:
             statuses = []
             for n, headers in enumerate(WRONG_HEADERS, start=1):
-                encoded = {k: v.encode() for k, v in headers.items()}
+                encoded = {k.encode(): v.encode() for k, v in headers.items()}
                 response = await http.post(PATH, json=update(n), headers=encoded)
                 statuses.append(response.status_code)
             # The secret in the query string is not the header either.

@@ -1,0 +1,872 @@
+"""Benchmark: a realistic deployment under load, with 1 and then 2 worker processes.
+
+    python bench/load.py                                   # 10k subscribers, 50k rules, 1k feeds
+    python bench/load.py --subscribers 1000 --rules 5000 --sources 100 --items 100 \\
+        --duration 30 --poll-interval 10 --workers 1,2     # a quick look
+
+One run builds a fresh PostgreSQL database (seeded once, copied per round as a template, all
+dropped at the end), then per round (1 worker, 2 workers) starts, each in its own process:
+
+- a feed server with `--sources` feeds on 100 loopback addresses (127.0.1.1 ...), so the
+  per-host caps behave as against real outlets; items become visible at whole seconds on a
+  schedule (their pubDate is that second), drawn from `tests/data/eval/dev.jsonl` (real news
+  in uk/ru/en) with fresh timestamps, so the same event is told by several outlets;
+- the fake Telegram Bot API (tests/fakes) with a global limit of `--rate` messages/s (1000 by
+  default: the paid broadcast tier; SEND_RATE_PER_SECOND is set to the same value) and
+  Telegram's 1 message/s per private chat;
+- `python -m bot worker --id wN` (N workers) and `python -m bot sender`: the production roles,
+  unchanged, configured by environment variables only.
+
+Items are published at an even pace over `--duration` seconds, then `--burst` items at one
+instant (capacity: how fast the workers group and match a backlog). Measured:
+
+- alert lag: the fake API's receive time of each alert's sendMessage minus the publish time
+  of the newest item of the story when the alert was queued (the outbox payload's
+  `published_at`, which is that item's pubDate = the second it appeared on the feed server);
+- items and (story, rule) matches per second (the workers' /metrics), over the stream and for
+  the burst (first burst item stored -> last one grouped);
+- time the workers spent waiting on the grouping advisory lock (pg_locks, sampled);
+- sendMessage rate against the limit, peak in any 1 s, 429s;
+- peak memory (VmHWM) of every process, read just before it is stopped.
+
+Not a test: the machine is shared; figures vary. Exit status 1 if an alert was lost or
+duplicated (a queued alert never delivered, or delivered twice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import contextlib
+import html
+import json
+import multiprocessing
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+
+EVAL_ITEMS = ROOT / "tests" / "data" / "eval" / "dev.jsonl"
+HOSTS = 100
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+FEED_KEEP = 30  # newest items a feed shows, as real feeds do
+RULE_POOL = 4000  # distinct rules; 50k rules are drawn from them (people pick alike)
+WARMUP_SECONDS = 8.0  # after the roles start, before the first item appears
+
+
+# ------------------------------------------------------------------------- the feed server
+
+
+def _serve_feeds(
+    conn: Connection, feeds: int, schedule: list[tuple[int, int, dict[str, str]]]
+) -> None:
+    asyncio.run(_feeds_main(conn, feeds, schedule))
+
+
+async def _feeds_main(
+    conn: Connection, feeds: int, schedule: list[tuple[int, int, dict[str, str]]]
+) -> None:
+    # Per feed: publish seconds (sorted) and the items; an item is visible from its second on.
+    times: list[list[int]] = [[] for _ in range(feeds)]
+    items: list[list[dict[str, str]]] = [[] for _ in range(feeds)]
+    for at, feed, item in sorted(schedule, key=lambda entry: entry[0]):
+        times[feed].append(at)
+        items[feed].append(item)
+    requests = Counter[str]()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                request_line, *lines = head.decode("latin-1").split("\r\n")
+                target = request_line.split(" ")[1]
+                headers = {}
+                for line in lines:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                writer.write(_feed_answer(target, headers, times, items, requests))
+                await writer.drain()
+                if headers.get("connection", "").lower() == "close":
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(
+        handle, host=[_host(i) for i in range(min(HOSTS, feeds))], port=0, backlog=4096
+    )
+    conn.send({s.getsockname()[0]: s.getsockname()[1] for s in server.sockets})
+    async with server:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, conn.recv)  # "report"
+        conn.send(dict(requests))
+        await loop.run_in_executor(None, conn.recv)  # "stop"
+
+
+def _host(index: int) -> str:
+    return f"127.0.1.{index % HOSTS + 1}"
+
+
+def _feed_answer(
+    target: str,
+    headers: dict[str, str],
+    times: list[list[int]],
+    items: list[list[dict[str, str]]],
+    requests: Counter[str],
+) -> bytes:
+    match = re.fullmatch(r"/feed/(\d+)\.xml", target)
+    if not match or int(match.group(1)) >= len(times):
+        return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+    feed = int(match.group(1))
+    visible = bisect.bisect_right(times[feed], int(time.time()))
+    etag = f'"{feed}-{visible}"'
+    if headers.get("if-none-match") == etag:
+        requests["304"] += 1
+        return f"HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nContent-Length: 0\r\n\r\n".encode()
+    requests["200"] += 1
+    shown = items[feed][max(0, visible - FEED_KEEP) : visible]
+    entries = "".join(
+        "<item>"
+        f"<title>{html.escape(item['title'])}</title>"
+        f"<link>https://outlet{feed}.example.org/{item['guid']}</link>"
+        f'<guid isPermaLink="false">{item["guid"]}</guid>'
+        f"<pubDate>{item['pubdate']}</pubDate>"
+        f"<description>{html.escape(item['text'])}</description>"
+        "</item>"
+        for item in reversed(shown)
+    )
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        f"<title>Outlet {feed}</title><link>https://outlet{feed}.example.org/</link>"
+        f"<description>bench feed {feed}</description>{entries}</channel></rss>"
+    ).encode()
+    return (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml; charset=utf-8\r\n"
+        f"ETag: {etag}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+# ------------------------------------------------------------------------- the fake Bot API
+
+
+def _serve_api(conn: Connection, token: str, rate: int) -> None:
+    asyncio.run(_api_main(conn, token, rate))
+
+
+async def _api_main(conn: Connection, token: str, rate: int) -> None:
+    from tests.fakes import FakeTelegramAPI, Rate, RateLimits
+
+    limits = RateLimits(global_rate=Rate(rate, 1.0))
+    # Wall-clock times, comparable with the feed server's publish seconds.
+    async with FakeTelegramAPI(token=token, rate_limits=limits, clock=time.time) as api:
+        conn.send({"url": api.url})
+        loop = asyncio.get_running_loop()
+        while True:
+            command = await loop.run_in_executor(None, conn.recv)
+            if command == "stop":
+                break
+            conn.send(
+                [
+                    (
+                        c.method,
+                        int(c.chat_id) if c.chat_id is not None else 0,
+                        c.text,
+                        c.status,
+                        c.time,
+                    )
+                    for c in api.calls
+                    if c.method in ("sendMessage", "editMessageText")
+                ]
+            )
+
+
+def _start_child(target: Any, *args: Any) -> tuple[Any, Connection, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=target, args=(child, *args), daemon=True)
+    process.start()
+    return process, parent, parent.recv()
+
+
+# ------------------------------------------------------------------------- the news stream
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    at: int  # epoch second the item appears
+    feed: int
+    guid: str
+    burst: bool
+
+
+def load_news() -> list[dict[str, str]]:
+    """Real news (title + text) from the evaluation set; most are about the grid and winter."""
+    rows = [json.loads(line) for line in EVAL_ITEMS.read_text(encoding="utf-8").splitlines()]
+    return [{"title": r["title"], "text": r.get("text") or ""} for r in rows if r.get("title")]
+
+
+def make_schedule(
+    *, items: int, burst: int, sources: int, start: int, duration: int, rng: random.Random
+) -> tuple[list[tuple[int, int, dict[str, str]]], list[Published]]:
+    """`items` evenly over `duration` s from `start`, then `burst` at one second after it.
+
+    An event is reported by 1-4 outlets within a minute (the same title and text; real outlets
+    rewrite, but the grouper must still join them), so stories grow and alerts get edited.
+    """
+    news = load_news()
+    schedule: list[tuple[int, int, dict[str, str]]] = []
+    published: list[Published] = []
+
+    def add(at: int, n: int, *, is_burst: bool) -> None:
+        story = news[rng.randrange(len(news))]
+        feed = rng.randrange(sources)
+        guid = f"{'b' if is_burst else 's'}{n}-{secrets.token_hex(4)}"
+        pubdate = format_datetime(datetime.fromtimestamp(at, UTC), usegmt=True)
+        item = {"title": story["title"], "text": story["text"], "guid": guid, "pubdate": pubdate}
+        schedule.append((at, feed, item))
+        published.append(Published(at, feed, guid, is_burst))
+
+    n = 0
+    while n < items:
+        at = start + int(duration * n / max(1, items))
+        for _ in range(min(items - n, rng.choice((1, 1, 1, 2, 2, 3, 4)))):
+            add(min(start + duration - 1, at + rng.randrange(0, 30)), n, is_burst=False)
+            n += 1
+    for k in range(burst):
+        add(start + duration, items + k, is_burst=True)
+    return schedule, published
+
+
+# ------------------------------------------------------------------------- the database
+
+
+def pg_url(name: str) -> str:
+    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+PG_USER = os.environ.get("PGUSER", "root")
+
+
+async def _admin() -> asyncpg.Connection:
+    return await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+
+
+async def create_db(name: str, template: str | None = None) -> None:
+    conn = await _admin()
+    try:
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{suffix}')
+    finally:
+        await conn.close()
+
+
+async def drop_db(name: str) -> None:
+    conn = await _admin()
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def seed(name: str, *, subscribers: int, rules: int, rng: random.Random) -> dict[str, Any]:
+    """Migrate, then bulk-insert subscribers and rules (each rule written by `format_rule` and
+    read back by `parse_rule`, as /add stores it)."""
+    from sqlalchemy import insert
+
+    from bench.match import place_pool, random_rule
+    from bot.migrations import upgrade_to_head
+    from bot.storage.db import open_database
+    from bot.storage.tables import RuleRow, SubscriberRow
+    from feeds.gazetteer import load_gazetteer
+    from rules.language import RuleSyntaxError, format_rule, parse_rule
+
+    started = time.perf_counter()
+    url = pg_url(name)
+    await upgrade_to_head(url)
+    gazetteer = load_gazetteer()
+    pool = place_pool()
+    distinct: list[tuple[str, dict[str, Any]]] = []
+    while len(distinct) < min(RULE_POOL, rules):
+        lang = "uk" if rng.random() < 0.6 else "en"
+        try:
+            text = format_rule(random_rule(rng, pool), places=gazetteer, lang=lang)
+            rule = parse_rule(text, places=gazetteer, lang=lang)
+        except (RuleSyntaxError, ValueError):
+            continue
+        distinct.append((format_rule(rule, places=gazetteer, lang=lang), rule.to_json()))
+    now = datetime.now(UTC)
+    chats = [
+        {
+            "chat_id": 10_000_000 + n,
+            "kind": "private",
+            "language": rng.choice(("uk", "uk", "en")),
+            "timezone": "Europe/Kyiv",
+            "digest_time": datetime(2000, 1, 1, 8).time(),
+            "created_at": now,
+        }
+        for n in range(subscribers)
+    ]
+    # Rules are spread over the chats round-robin: 5 per chat at 10k/50k.
+    rows = []
+    for n in range(rules):
+        text, rule_json = distinct[rng.randrange(len(distinct))]
+        delivery = "instant" if rng.random() < 0.85 else rng.choice(("digest", "both"))
+        rows.append(
+            {
+                "chat_id": chats[n % len(chats)]["chat_id"],
+                "text": text,
+                "rule": rule_json,
+                "delivery": delivery,
+                "created_at": now,
+            }
+        )
+    db = open_database(url)
+    try:
+        async with db.sessions() as session, session.begin():
+            for start in range(0, len(chats), 2000):
+                await session.execute(insert(SubscriberRow), chats[start : start + 2000])
+            for start in range(0, len(rows), 2000):
+                await session.execute(insert(RuleRow), rows[start : start + 2000])
+    finally:
+        await db.dispose()
+    return {"seconds": round(time.perf_counter() - started, 1), "distinct_rules": len(distinct)}
+
+
+async def fetch(name: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=name)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+# ------------------------------------------------------------------------- processes
+
+
+def vm_hwm_mb(pid: int) -> float | None:
+    """Peak resident memory (VmHWM) of a live process, in MB."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"VmHWM:\s+(\d+) kB", text)
+    return round(int(match.group(1)) / 1024, 1) if match else None
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError):
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Role:
+    name: str
+    popen: subprocess.Popen[bytes]
+    port: int | None
+    log: Path
+    memory: dict[str, float | None] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float]:
+        import httpx
+
+        if self.port is None:
+            return {}
+        text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=10).text
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                with contextlib.suppress(ValueError):
+                    values[key] = float(value)
+        return values
+
+    def read_memory(self) -> None:
+        self.memory[self.name] = vm_hwm_mb(self.popen.pid)
+        for n, child in enumerate(children_of(self.popen.pid)):
+            self.memory[f"{self.name}.parse{n + 1}"] = vm_hwm_mb(child)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=10)
+
+
+def start_role(
+    role: str, args: list[str], *, env: dict[str, str], workdir: Path, name: str, port: bool
+) -> Role:
+    argv = [sys.executable, "-m", "bot", role, *args]
+    chosen = free_port() if port else None
+    if chosen:
+        argv += ["--host", "127.0.0.1", "--port", str(chosen)]
+    log = workdir / f"{name}.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return Role(name, popen, chosen, log)
+
+
+def metric_sum(samples: dict[str, float], prefix: str) -> float:
+    return sum(v for k, v in samples.items() if k.split("{")[0] == prefix)
+
+
+# ------------------------------------------------------------------------- one round
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str) -> dict[str, Any]:
+    name = f"{template[:-5]}_w{workers}"
+    asyncio.run(create_db(name, template))
+    rng = random.Random(args.seed)
+    start = int(time.time() + WARMUP_SECONDS + 12 + workers * 3)
+    schedule, published = make_schedule(
+        items=args.items,
+        burst=args.burst,
+        sources=args.sources,
+        start=start,
+        duration=args.duration,
+        rng=rng,
+    )
+    feed_proc, feed_pipe, addresses = _start_child(_serve_feeds, args.sources, schedule)
+    token = f"{secrets.randbelow(9 * 10**9) + 10**9}:AA{secrets.token_urlsafe(33)[:33]}"
+    api_proc, api_pipe, api_info = _start_child(_serve_api, token, int(args.rate))
+    roles: list[Role] = []
+    lock_samples: list[int] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"load-{tag}-") as tmp:
+            workdir = Path(tmp)
+            feeds_file = workdir / "feeds.toml"
+            feeds_file.write_text(
+                "".join(
+                    f'[[source]]\nurl = "http://{_host(n)}:{addresses[_host(n)]}/feed/{n}.xml"\n'
+                    f'name = "Outlet {n}"\nlanguage = "uk"\n\n'
+                    for n in range(args.sources)
+                ),
+                encoding="utf-8",
+            )
+            keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
+            env = {k: v for k, v in os.environ.items() if k in keep}
+            env.update(
+                PYTHONPATH=str(ROOT),
+                PYTHONUNBUFFERED="1",
+                DATABASE_URL=pg_url(name),
+                TELEGRAM_BOT_TOKEN=token,
+                TELEGRAM_API_URL=api_info["url"],
+                FEEDS_FILE=str(feeds_file),
+                POLL_INTERVAL_SECONDS=str(args.poll_interval),
+                ALLOW_PRIVATE_FEED_HOSTS="true",
+                LOG_LEVEL="INFO",
+                SEND_RATE_PER_SECOND=str(args.rate),
+            )
+            roles.append(
+                start_role("sender", [], env=env, workdir=workdir, name="sender", port=True)
+            )
+            for n in range(workers):
+                roles.append(
+                    start_role(
+                        "worker",
+                        ["--id", f"w{n + 1}", "--no-digests"],
+                        env=env,
+                        workdir=workdir,
+                        name=f"worker{n + 1}",
+                        port=True,
+                    )
+                )
+            result = asyncio.run(
+                _observe(
+                    args,
+                    name=name,
+                    roles=roles,
+                    published=published,
+                    start=start,
+                    lock_samples=lock_samples,
+                )
+            )
+            for role in roles:
+                role.read_memory()
+            for role in roles:
+                role.stop()
+            failed = {r.name: r.popen.returncode for r in roles if r.popen.returncode not in (0,)}
+            errors = {
+                r.name: [
+                    line
+                    for line in r.log.read_text(errors="replace").splitlines()
+                    if " ERROR " in line or "Traceback" in line
+                ][:3]
+                for r in roles
+            }
+        api_pipe.send("calls")
+        calls = api_pipe.recv()
+        feed_pipe.send("report")
+        feed_requests = feed_pipe.recv()
+        memory: dict[str, float | None] = {}
+        for role in roles:
+            memory.update(role.memory)
+        outbox = asyncio.run(
+            fetch(name, "SELECT chat_id, kind, status, payload::text AS payload FROM outbox")
+        )
+        result.update(_deliveries(args, calls=calls, outbox=outbox, burst_at=start + args.duration))
+        result.update(
+            workers=workers,
+            memory_mb=memory,
+            roles_exit_codes=failed,
+            role_errors={k: v for k, v in errors.items() if v},
+            feed_requests=feed_requests,
+            lock_waiting_share=round(
+                sum(1 for s in lock_samples if s) / max(1, len(lock_samples)), 3
+            ),
+        )
+        return result
+    finally:
+        for role in roles:
+            with contextlib.suppress(Exception):
+                role.stop()
+        for pipe, proc in ((api_pipe, api_proc), (feed_pipe, feed_proc)):
+            with contextlib.suppress(Exception):
+                pipe.send("stop")
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
+        if not args.keep_db:
+            asyncio.run(drop_db(name))
+
+
+async def _observe(
+    args: argparse.Namespace,
+    *,
+    name: str,
+    roles: list[Role],
+    published: list[Published],
+    start: int,
+    lock_samples: list[int],
+) -> dict[str, Any]:
+    """Wait out the stream and the burst while sampling the grouping-lock waiters; then wait
+    for the outbox to drain. Reads the workers' counters at the stream's start, at the burst
+    and at the end."""
+    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=name)
+    workers = [r for r in roles if r.name.startswith("worker")]
+
+    async def counters() -> tuple[float, float]:
+        samples = await asyncio.gather(*(asyncio.to_thread(w.metrics) for w in workers))
+        items = sum(metric_sum(s, "bot_items_new_total") for s in samples)
+        matches = sum(metric_sum(s, "bot_rule_matches_total") for s in samples)
+        return items, matches
+
+    async def sample_locks(until: float) -> None:
+        while time.time() < until:
+            waiting = await conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
+                name,
+            )
+            lock_samples.append(int(waiting))
+            await asyncio.sleep(0.25)
+
+    try:
+        while time.time() < start - 1:
+            for role in roles:
+                if role.popen.poll() is not None:
+                    raise RuntimeError(f"{role.name} exited early; see its log")
+            await asyncio.sleep(0.5)
+        before = await counters()
+        burst_at = start + args.duration
+        await sample_locks(burst_at)
+        at_burst = await counters()
+        burst_keys = [p.guid for p in published if p.burst]
+        burst_done: float | None = None
+        deadline = burst_at + args.drain_timeout
+        sampler = asyncio.create_task(sample_locks(deadline))
+        first_stored: datetime | None = None
+        while time.time() < deadline:
+            row = await conn.fetchrow(
+                "SELECT count(*) FILTER (WHERE story_id IS NOT NULL) AS grouped,"
+                " min(fetched_at) AS first FROM items WHERE key = ANY($1::text[])",
+                burst_keys,
+            )
+            first_stored = row["first"]
+            if row["grouped"] >= len(burst_keys):
+                burst_done = time.time()
+                break
+            await asyncio.sleep(0.5)
+        after_burst = await counters()
+        # Then let the sender finish the queue.
+        while time.time() < deadline:
+            pending = await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')"
+            )
+            if pending == 0:
+                break
+            await asyncio.sleep(1.0)
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+        end = await counters()
+        stored = await conn.fetchval("SELECT count(*) FROM items")
+        grouped = await conn.fetchval("SELECT count(*) FROM items WHERE story_id IS NOT NULL")
+        stories = await conn.fetchval("SELECT count(*) FROM stories")
+    finally:
+        await conn.close()
+    stream_s = float(args.duration)
+    burst: dict[str, Any] = {"items": len(burst_keys), "done": burst_done is not None}
+    if burst_done is not None and first_stored is not None and burst_keys:
+        span = max(0.001, burst_done - first_stored.timestamp())
+        burst.update(
+            seconds_from_publish=round(burst_done - burst_at, 1),
+            seconds_from_first_stored=round(span, 1),
+            items_per_s=round(len(burst_keys) / span, 1),
+            matches=int(after_burst[1] - at_burst[1]),
+            matches_per_s=round((after_burst[1] - at_burst[1]) / span, 1),
+        )
+    return {
+        "stream": {
+            "seconds": stream_s,
+            "items_published": sum(1 for p in published if not p.burst),
+            "items_stored": int(at_burst[0] - before[0]),
+            "items_per_s": round((at_burst[0] - before[0]) / stream_s, 2),
+            "matches": int(at_burst[1] - before[1]),
+            "matches_per_s": round((at_burst[1] - before[1]) / stream_s, 1),
+        },
+        "burst": burst,
+        "items_stored_total": int(stored),
+        "items_grouped_total": int(grouped),
+        "stories": int(stories),
+        "matches_total": int(end[1]),
+    }
+
+
+def _deliveries(
+    args: argparse.Namespace, *, calls: list[tuple[Any, ...]], outbox: list[Any], burst_at: int
+) -> dict[str, Any]:
+    """Alert lag (stream alerts and burst alerts apart), losses, duplicates and send rate."""
+    queued: dict[tuple[int, str], float] = {}
+    for row in outbox:
+        if row["kind"] != "alert":
+            continue
+        payload = json.loads(row["payload"])
+        published = datetime.fromisoformat(payload["published_at"]).timestamp()
+        queued[(row["chat_id"], payload["text"])] = published
+    sends = [c for c in calls if c[0] == "sendMessage" and c[3] == 200]
+    refused = sum(1 for c in calls if c[3] == 429)
+    seen: Counter[tuple[int, str]] = Counter()
+    stream_lags: list[float] = []
+    burst_lags: list[float] = []
+    for _method, chat_id, text, _status, at in sends:
+        key = (chat_id, text)
+        if key not in queued:
+            continue
+        seen[key] += 1
+        if seen[key] == 1:
+            lag = at - queued[key]
+            (burst_lags if queued[key] >= burst_at else stream_lags).append(lag)
+    times = sorted(c[4] for c in sends)
+    peak = 0
+    j = 0
+    for i, at in enumerate(times):
+        while times[j] <= at - 1.0:
+            j += 1
+        peak = max(peak, i - j + 1)
+    busy = _busy_rate(times)
+    return {
+        "alerts_queued": len(queued),
+        "alerts_delivered": sum(1 for k in queued if seen[k]),
+        "alerts_lost": sum(1 for k in queued if not seen[k]),
+        "alerts_duplicated": sum(n - 1 for n in seen.values() if n > 1),
+        "alert_lag_s": {
+            "stream": {
+                "n": len(stream_lags),
+                "p50": percentile(stream_lags, 0.5),
+                "p95": percentile(stream_lags, 0.95),
+                "max": round(max(stream_lags), 2) if stream_lags else None,
+            },
+            "burst": {
+                "n": len(burst_lags),
+                "p50": percentile(burst_lags, 0.5),
+                "p95": percentile(burst_lags, 0.95),
+                "max": round(max(burst_lags), 2) if burst_lags else None,
+            },
+        },
+        "send": {
+            "messages": len(sends),
+            "edits": sum(1 for c in calls if c[0] == "editMessageText" and c[3] == 200),
+            "limit_per_s": args.rate,
+            "peak_in_any_1s": peak,
+            "rate_while_backlogged": busy,
+            "http_429": refused,
+        },
+    }
+
+
+def _busy_rate(times: list[float]) -> float | None:
+    """Messages per second over the seconds in which at least 100 were sent (a backlog)."""
+    per_second = Counter(int(t) for t in times)
+    busy = [n for n in per_second.values() if n >= 100]
+    return round(sum(busy) / len(busy), 1) if busy else None
+
+
+# ------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--rules", type=int, default=50_000)
+    parser.add_argument("--sources", type=int, default=1000)
+    parser.add_argument("--items", type=int, default=400, help="items over --duration")
+    parser.add_argument("--burst", type=int, default=300, help="items at one instant after it")
+    parser.add_argument("--duration", type=int, default=60, help="seconds of the stream")
+    parser.add_argument("--poll-interval", type=int, default=30, help="POLL_INTERVAL_SECONDS")
+    parser.add_argument("--rate", type=float, default=1000.0, help="SEND_RATE_PER_SECOND")
+    parser.add_argument("--workers", default="1,2", help="worker counts, one round each")
+    parser.add_argument("--drain-timeout", type=float, default=90.0)
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--keep-db", action="store_true", help="leave the databases behind")
+    parser.add_argument("--json", action="store_true", help="print only the JSON")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    template = f"bench_load_{os.getpid()}_seed"
+    rng = random.Random(args.seed)
+    asyncio.run(drop_db(template))
+    asyncio.run(create_db(template))
+    rounds = []
+    try:
+        seeded = asyncio.run(
+            seed(template, subscribers=args.subscribers, rules=args.rules, rng=rng)
+        )
+        for count in (int(c) for c in args.workers.split(",")):
+            rounds.append(run_round(args, workers=count, template=template, tag=f"w{count}"))
+    finally:
+        if not args.keep_db:
+            asyncio.run(drop_db(template))
+    result = {
+        "config": {
+            k: getattr(args, k)
+            for k in (
+                "subscribers",
+                "rules",
+                "sources",
+                "items",
+                "burst",
+                "duration",
+                "poll_interval",
+                "rate",
+            )
+        },
+        "seed": seeded,
+        "rounds": rounds,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
+    if not args.json:
+        print(_table(result))
+    print(json.dumps(result))
+    bad = any(r["alerts_lost"] or r["alerts_duplicated"] for r in rounds)
+    return 1 if bad else 0
+
+
+def _table(result: dict[str, Any]) -> str:
+    rows = [("", *(f"{r['workers']} worker(s)" for r in result["rounds"]))]
+
+    def line(label: str, get: Any) -> None:
+        values = []
+        for r in result["rounds"]:
+            try:
+                values.append(str(get(r)))
+            except (KeyError, TypeError):
+                values.append("-")
+        rows.append((label, *values))
+
+    line(
+        "alert lag p50 / p95 / max (s)",
+        lambda r: "{p50} / {p95} / {max}".format(**r["alert_lag_s"]["stream"]),
+    )
+    line("alerts measured (stream)", lambda r: r["alert_lag_s"]["stream"]["n"])
+    line(
+        "stream items/s, matches/s",
+        lambda r: f"{r['stream']['items_per_s']}, {r['stream']['matches_per_s']}",
+    )
+    line("burst: items grouped in (s)", lambda r: r["burst"]["seconds_from_first_stored"])
+    line(
+        "burst items/s, matches/s",
+        lambda r: f"{r['burst']['items_per_s']}, {r['burst']['matches_per_s']}",
+    )
+    line(
+        "burst alert lag p50 / p95 (s)",
+        lambda r: "{p50} / {p95}".format(**r["alert_lag_s"]["burst"]),
+    )
+    line("grouping lock: share of samples waiting", lambda r: r["lock_waiting_share"])
+    line(
+        "alerts queued / lost / duplicated",
+        lambda r: f"{r['alerts_queued']} / {r['alerts_lost']} / {r['alerts_duplicated']}",
+    )
+    line(
+        "sendMessage: peak 1 s / limit",
+        lambda r: f"{r['send']['peak_in_any_1s']} / {r['send']['limit_per_s']:g}",
+    )
+    line("send rate while backlogged (/s)", lambda r: r["send"]["rate_while_backlogged"])
+    line("peak RSS max over roles (MB)", lambda r: max(v for v in r["memory_mb"].values() if v))
+    for key in sorted({k for r in result["rounds"] for k in r["memory_mb"]}):
+        line(f"  VmHWM {key} (MB)", lambda r, key=key: r["memory_mb"][key])
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)) for row in rows
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
