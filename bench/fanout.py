@@ -46,9 +46,12 @@ async def _fake_api_main(conn: Connection, rate: float) -> None:
 
     limits = RateLimits(global_rate=Rate(int(rate), 1.0))
     async with FakeTelegramAPI(rate_limits=limits) as api:
+        # CPU from here on is serving requests (startup and imports are behind us).
+        cpu_ready = time.process_time()
         conn.send({"url": api.url, "token": api.token})
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, conn.recv)  # "report"
+        cpu_serving = time.process_time() - cpu_ready
         sends = [c for c in api.sent if c.method == "sendMessage"]
         refused = [c for c in api.calls if c.method == "sendMessage" and c.status == 429]
         times = [c.time for c in sends]
@@ -59,6 +62,8 @@ async def _fake_api_main(conn: Connection, rate: float) -> None:
                 "last": max(times) if times else 0.0,
                 "peak_1s": api.peak_rate(1.0),
                 "http_429": len(refused),
+                "requests": len(api.calls),
+                "cpu_seconds": cpu_serving,
             }
         )
         await loop.run_in_executor(None, conn.recv)  # "stop"
@@ -136,16 +141,17 @@ async def _bot_main(
         worker = Worker(services)
         await worker._ensure_grouper(datetime.now(UTC))
         report = CycleReport()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         await worker.process_item(item, extract(item), item_id=_fake_item_id(), report=report)
         queued_in = time.perf_counter() - started
+        queue_cpu = time.process_time() - cpu_started
         async with services.db.sessions() as session:
             depth = await outbox.depth(session)
 
         request = HTTPXRequest(connection_pool_size=256, read_timeout=30, pool_timeout=30)
         async with Bot(token, base_url=f"{url}/bot", request=request) as bot:
             sender = Sender(services, bot)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             deadline = started + args.subscribers / args.rate * 3 + 30
             while time.perf_counter() < deadline:
                 await sender.drain_once()
@@ -153,11 +159,14 @@ async def _bot_main(
                     if await outbox.depth(session) == 0:
                         break
             drained_in = time.perf_counter() - started
+            drain_cpu = time.process_time() - cpu_started
         return {
             "queued": depth,
             "alerts_reported": report.alerts,
             "queue_seconds": round(queued_in, 2),
+            "queue_cpu_seconds": round(queue_cpu, 2),
             "drain_seconds": round(drained_in, 2),
+            "drain_cpu_seconds": round(drain_cpu, 2),
             "retry_after_seen": int(services.metrics.retry_after._value.get()),
         }
     finally:
@@ -217,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         "duplicates": duplicates,
         "http_429": seen["http_429"],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # CPU per request: which end is the bottleneck (each runs on one core at most).
+        "bot_cpu_ms_per_message": round(bot["drain_cpu_seconds"] * 1000 / max(delivered, 1), 3),
+        "server_cpu_ms_per_request": round(
+            seen["cpu_seconds"] * 1000 / max(seen["requests"], 1), 3
+        ),
         **bot,
     }
     if not args.json:
@@ -225,7 +239,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{bot['queue_seconds']} s, delivered {delivered} in {span:.1f} s = "
             f"{achieved:.1f}/s ({achieved / args.rate:.0%} of the limit; peak {seen['peak_1s']} "
             f"in any 1 s); lost {lost}, duplicates {duplicates}, 429s {seen['http_429']}, "
-            f"peak RSS {result['peak_rss_mb']} MB"
+            f"peak RSS {result['peak_rss_mb']} MB\nCPU: bot {bot['drain_cpu_seconds']} s over "
+            f"{bot['drain_seconds']} s of draining ({result['bot_cpu_ms_per_message']} ms a "
+            f"message), fake server {seen['cpu_seconds']:.2f} s for {seen['requests']} requests "
+            f"({result['server_cpu_ms_per_request']} ms each); queueing {bot['queue_cpu_seconds']}"
+            " s CPU"
         )
     print(json.dumps(result))
     ok = lost == 0 and duplicates == 0 and achieved >= 0.9 * args.rate

@@ -485,6 +485,9 @@ def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str
     try:
         with tempfile.TemporaryDirectory(prefix=f"load-{tag}-") as tmp:
             workdir = Path(tmp)
+            if args.logs:  # the roles' logs kept for a look afterwards
+                workdir = Path(args.logs) / tag
+                workdir.mkdir(parents=True, exist_ok=True)
             feeds_file = workdir / "feeds.toml"
             feeds_file.write_text(
                 "".join(
@@ -594,6 +597,7 @@ async def _observe(
     for the outbox to drain. Reads the workers' counters at the stream's start, at the burst
     and at the end."""
     conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=name)
+    sampling = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=name)
     workers = [r for r in roles if r.name.startswith("worker")]
 
     async def counters() -> tuple[float, float]:
@@ -604,7 +608,7 @@ async def _observe(
 
     async def sample_locks(until: float) -> None:
         while time.time() < until:
-            waiting = await conn.fetchval(
+            waiting = await sampling.fetchval(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
                 " AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
                 name,
@@ -656,6 +660,7 @@ async def _observe(
         stories = await conn.fetchval("SELECT count(*) FROM stories")
     finally:
         await conn.close()
+        await sampling.close()
     stream_s = float(args.duration)
     burst: dict[str, Any] = {"items": len(burst_keys), "done": burst_done is not None}
     if burst_done is not None and first_stored is not None and burst_keys:
@@ -689,12 +694,14 @@ def _deliveries(
 ) -> dict[str, Any]:
     """Alert lag (stream alerts and burst alerts apart), losses, duplicates and send rate."""
     queued: dict[tuple[int, str], float] = {}
+    status: dict[tuple[int, str], str] = {}
     for row in outbox:
         if row["kind"] != "alert":
             continue
         payload = json.loads(row["payload"])
         published = datetime.fromisoformat(payload["published_at"]).timestamp()
         queued[(row["chat_id"], payload["text"])] = published
+        status[(row["chat_id"], payload["text"])] = row["status"]
     sends = [c for c in calls if c[0] == "sendMessage" and c[3] == 200]
     refused = sum(1 for c in calls if c[3] == 429)
     seen: Counter[tuple[int, str]] = Counter()
@@ -719,7 +726,10 @@ def _deliveries(
     return {
         "alerts_queued": len(queued),
         "alerts_delivered": sum(1 for k in queued if seen[k]),
-        "alerts_lost": sum(1 for k in queued if not seen[k]),
+        # Marked sent in the outbox but never received by the fake: lost.
+        "alerts_lost": sum(1 for k in queued if not seen[k] and status[k] == "sent"),
+        "alerts_undelivered_at_end": sum(1 for k in queued if status[k] in ("pending", "sending")),
+        "alerts_failed": sum(1 for k in queued if status[k] in ("failed", "dead")),
         "alerts_duplicated": sum(n - 1 for n in seen.values() if n > 1),
         "alert_lag_s": {
             "stream": {
@@ -773,6 +783,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--keep-db", action="store_true", help="leave the databases behind")
     parser.add_argument("--json", action="store_true", help="print only the JSON")
+    parser.add_argument("--logs", help="keep the roles' logs in this directory")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -851,8 +862,11 @@ def _table(result: dict[str, Any]) -> str:
     )
     line("grouping lock: share of samples waiting", lambda r: r["lock_waiting_share"])
     line(
-        "alerts queued / lost / duplicated",
-        lambda r: f"{r['alerts_queued']} / {r['alerts_lost']} / {r['alerts_duplicated']}",
+        "alerts queued / unsent at end / lost / dup",
+        lambda r: (
+            f"{r['alerts_queued']} / {r['alerts_undelivered_at_end']} / "
+            f"{r['alerts_lost']} / {r['alerts_duplicated']}"
+        ),
     )
     line(
         "sendMessage: peak 1 s / limit",

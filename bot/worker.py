@@ -11,6 +11,11 @@ Several workers (processes, machines) may share one PostgreSQL database: feeds a
 (and the leases renewed while a fetch runs), the rule index catches up with changes each
 cycle, and grouping is serialised by a transaction-level advisory lock under which a worker
 first takes in the stories the others saved since its last look, so one event stays one story.
+Only grouping and the story save hold that lock: they also write a `pending_matches` marker,
+and the matching, alert records and outbox rows follow in a second transaction (under a lock
+per story) that deletes the marker. A worker that dies between the two leaves the marker,
+which every worker sweeps at the start of its cycle; the alerts' unique keys keep each
+(chat, story) alert single however often a story is matched.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
@@ -42,11 +47,11 @@ from bot.storage import outbox
 from bot.storage import sources as sources_store
 from bot.storage import stories as stories_store
 from bot.storage import sync as sync_store
-from bot.storage.db import chunked, utc_now
+from bot.storage.db import chunked, dialect_name, utc_now
 from bot.storage.locks import GROUPING_LOCK, xact_lock
 from bot.storage.sources import StoredSource
 from bot.storage.subscribers import Subscriber
-from bot.storage.tables import SubscriberRow
+from bot.storage.tables import PendingMatchRow, SubscriberRow
 from feeds.extract import extract
 from feeds.fetch import Validators
 from feeds.models import Item, Severity, Signals
@@ -66,6 +71,11 @@ STORY_RETENTION = timedelta(days=14)
 OUTBOX_RETENTION = timedelta(days=7)
 HOUSEKEEPING_EVERY = timedelta(hours=1)
 RULE_CHANGE_RETENTION = timedelta(days=1)
+# The class of the per-story advisory locks of the matching step (the other key is a hash of
+# the story id): two workers never queue alerts for one story at once, other stories go on.
+STORY_MATCH_LOCK_CLASS = 0x57A1EA
+# Stories with leftover markers matched per sweep (the rest wait for the next cycle).
+SWEEP_LIMIT = 200
 
 
 @dataclass(slots=True)
@@ -216,6 +226,7 @@ class Worker:
         now = self.clock()
         await self.services.rulebook.catch_up()  # rules added elsewhere fire from this cycle on
         await self._ensure_grouper(now)
+        await self.sweep_pending(report)
         async with self.services.db.sessions() as session, session.begin():
             leased = await sources_store.lease_due_sources(
                 session,
@@ -364,9 +375,18 @@ class Worker:
     async def _group_and_queue(
         self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
     ) -> StoryUpdate | None:
+        update = await self.group_item(item, signals, item_id=item_id, report=report)
+        if update is not None:
+            await self.match_story(update.story.id, report=report, wait=True)
+        return update
+
+    async def group_item(
+        self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
+    ) -> StoryUpdate | None:
+        """Step 1, under the grouping lock: group the item, save its story and mark the story
+        as pending matches, all in one transaction."""
         assert self.grouper is not None
         now = self.clock()
-        queued = 0
         async with self.services.db.sessions() as session, session.begin():
             saved_at = await self._catch_up_stories(session, now)
             update = self.grouper.add(item, signals)
@@ -375,17 +395,79 @@ class Worker:
             report.story_updates += 1
             self.services.metrics.stories.labels(update.kind.value).inc()
             story = update.story
-            matched = self.services.rulebook.match(story)
-            self.services.metrics.matches.inc(len(matched))
             fresh = item.published >= now - timedelta(hours=self.settings.alert_window_hours)
             await stories_store.save_story(session, story=story, now=saved_at)
             await items_store.assign_story(session, item_ids=[item_id], story_id=story.id)
-            queued = await self._queue_alerts(
-                session, story, update, matched, fresh=fresh, now=now, report=report
+            await session.execute(
+                insert(PendingMatchRow).values(
+                    story_id=story.id, kind=update.kind.value, fresh=fresh, created_at=now
+                )
+            )
+        return update
+
+    async def match_story(
+        self, story_id: str, *, report: CycleReport, wait: bool = True
+    ) -> int | None:
+        """Step 2, outside the grouping lock: match the story as stored now against every rule
+        and queue its alerts, edits and replies, deleting its pending markers in the same
+        transaction. Returns how many messages were queued; None when the story's lock was
+        busy (`wait=False`) or no marker was left (another worker did it already)."""
+        now = self.clock()
+        queued = 0
+        async with self.services.db.sessions() as session, session.begin():
+            if not await _story_lock(session, story_id, wait=wait):
+                return None
+            markers = (
+                await session.execute(
+                    select(PendingMatchRow.id, PendingMatchRow.kind, PendingMatchRow.fresh)
+                    .where(PendingMatchRow.story_id == story_id)
+                    .order_by(PendingMatchRow.id)
+                )
+            ).all()
+            if not markers:
+                return None
+            story = await stories_store.get_story(session, story_id=story_id)
+            if story is not None:
+                matched = self.services.rulebook.match(story)
+                self.services.metrics.matches.inc(len(matched))
+                kinds = [UpdateKind(row.kind) for row in markers]
+                # Of several updates since the last match, an escalation decides the reply.
+                kind = UpdateKind.ESCALATED if UpdateKind.ESCALATED in kinds else kinds[-1]
+                queued = await self._queue_alerts(
+                    session,
+                    story,
+                    StoryUpdate(story=story, kind=kind),
+                    matched,
+                    fresh=any(row.fresh for row in markers),
+                    now=now,
+                    report=report,
+                )
+            await session.execute(
+                delete(PendingMatchRow).where(PendingMatchRow.id.in_([row.id for row in markers]))
             )
         if queued:
             self.services.notify_outbox()
-        return update
+        return queued
+
+    async def sweep_pending(self, report: CycleReport) -> int:
+        """Match the stories whose markers a worker left behind (it died between the two
+        steps); a story another worker is matching right now is left to it. Returns how many
+        stories were matched here."""
+        async with self.services.db.sessions() as session:
+            rows = await session.execute(
+                select(PendingMatchRow.story_id)
+                .group_by(PendingMatchRow.story_id)
+                .order_by(func.min(PendingMatchRow.id))
+                .limit(SWEEP_LIMIT)
+            )
+            story_ids = [row.story_id for row in rows]
+        matched = 0
+        for story_id in story_ids:
+            if await self.match_story(story_id, report=report, wait=False) is not None:
+                matched += 1
+        if matched:
+            log.info("matched %d stories left pending by an earlier cycle", matched)
+        return matched
 
     async def _catch_up_stories(self, session: AsyncSession, now: datetime) -> datetime:
         """PostgreSQL: take the grouping lock (until this transaction ends) and fold in the
@@ -612,3 +694,16 @@ async def _subscribers(session: AsyncSession, chat_ids: Sequence[int]) -> dict[i
             chat = Subscriber(**row._mapping)
             found[chat.chat_id] = chat
     return found
+
+
+async def _story_lock(session: AsyncSession, story_id: str, *, wait: bool) -> bool:
+    """PostgreSQL: the transaction-level lock of one story's matching step (True at once on
+    SQLite, where one process does everything); `wait=False` gives up if it is held."""
+    if dialect_name(session) != "postgresql":
+        return True
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    result = await session.execute(
+        text(f"SELECT {function}(:cls, hashtext(:story_id))"),
+        {"cls": STORY_MATCH_LOCK_CLASS, "story_id": story_id},
+    )
+    return True if wait else bool(result.scalar_one())

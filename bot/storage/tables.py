@@ -222,6 +222,24 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None]
 
 
+class PendingMatchRow(Base):
+    """A story saved under the grouping lock whose rule matching (alerts, outbox) is still to
+    do: written with the story, deleted by the transaction that queues its alerts, so a
+    worker that dies in between leaves it for the others (migration 0003, bot/worker.py)."""
+
+    __tablename__ = "pending_matches"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    story_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("stories.id", ondelete="CASCADE"), index=True
+    )
+    # The grouping outcome (`rules.grouping.UpdateKind` value), for the escalation reply.
+    kind: Mapped[str] = mapped_column(String(16))
+    # Whether the item was inside ALERT_WINDOW_HOURS, i.e. may raise new alerts.
+    fresh: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+
+
 class RuleChangeRow(Base):
     """A chat whose rules or subscription state changed, written by PostgreSQL triggers
     (migration 0002), so every process can refresh that chat in its rule index."""

@@ -256,7 +256,12 @@ def _cut_and_carry_on(
     result = delivery(test_db, fake_api, chats=chats, events=first + later)
     assert result.exactly_once, result
     counts = fake_api.delivered_counts()
+    repeated = sum(1 for n in notices if counts[n] > 1)
+    print(f"{repeated} of {len(notices)} notices delivered twice across the outage")
     assert max(counts[n] for n in notices) <= 2  # at most the in-flight one repeated per chat
+    # Only what was in flight or sent but not yet recorded (about a second of sending at
+    # SEND_RATE_PER_SECOND=100) may repeat; more means sent outcomes were lost in the cut.
+    assert repeated <= 100, repeated
     assert not cluster.dead(), cluster.describe()
     _finish(cluster, token)
 
@@ -345,14 +350,17 @@ def test_chaos_on_feeds_and_bot_api_crashes_nothing_and_loses_nothing(
     assert result.exactly_once, result
 
     hostile = {feed_server.feed_url(f) for feeds in HOSTILE.values() for f in feeds}
-    wait_until(
-        lambda: (
-            {s.url for s in test_db.sources() if s.consecutive_failures > 0}
-            >= {feed_server.feed_url(f) for m, fs in HOSTILE.items() if m != "stall" for f in fs}
-        ),
-        timeout=60,
-        what="the hostile feeds recorded as failing",
-    )
+    must_fail = {feed_server.feed_url(f) for m, fs in HOSTILE.items() if m != "stall" for f in fs}
+
+    def unrecorded() -> set[str]:
+        return must_fail - {s.url for s in test_db.sources() if s.consecutive_failures > 0}
+
+    try:
+        wait_until(lambda: not unrecorded(), timeout=60, what="hostile feeds recorded as failing")
+    except TimeoutError:
+        asked = feed_server.counts()
+        missing = {url: asked[int(url.rsplit("/", 1)[1].split(".")[0])] for url in unrecorded()}
+        raise AssertionError(f"not recorded as failing (url: requests): {missing}") from None
     failing = {s.url for s in test_db.sources() if s.consecutive_failures > 0}
     assert failing <= hostile, failing - hostile  # no healthy feed blamed
     huge = [r for r in feed_server.requests() if r.answer == "huge"]
@@ -385,8 +393,9 @@ def test_no_role_writes_the_token_even_at_debug_level_with_failing_telegram(
 ) -> None:
     test_db.subscribe(CHATS[:3], RULE)
     # Errors make the libraries log request URLs, which contain the token.
-    fake_api.add_fault(Fault.server_error(500), times=20)
-    fake_api.add_fault(Fault(401, "Unauthorized"), method="sendMessage", times=3)
+    fake_api.add_fault(Fault.server_error(500), method="getMe", times=2)
+    fake_api.add_fault(Fault.server_error(500), method="sendMessage", times=3)
+    fake_api.add_fault(Fault(401, "Unauthorized"), method="sendMessage", times=2)
     web_env = {
         "WEBHOOK_URL": "https://bot.example.org/telegram",
         "WEBHOOK_SECRET": "s3cret-for-tests",
@@ -403,6 +412,8 @@ def test_no_role_writes_the_token_even_at_debug_level_with_failing_telegram(
         timeout=60,
         what="alerts through the failing API",
     )
+    # Tracebacks of failed Bot API calls carry URLs: whatever happened, no token in any output.
+    assert token_leaks(cluster.outputs(), token) == {}
     for role in roles:
         assert role.alive, cluster.describe()
     codes = {role.name: role.terminate() for role in roles}
