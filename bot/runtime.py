@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
+from concurrent.futures import Executor
 from typing import Any
 
 from telegram import Update
@@ -21,6 +22,7 @@ from bot.services import Services, open_services
 from bot.storage import sources as sources_store
 from bot.worker import Worker
 from feeds.catalogue import load_catalogue
+from feeds.poll import make_parse_executor
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +37,17 @@ class Background:
         self.digest_every_seconds = digest_every_seconds
         self.tasks: list[asyncio.Task[None]] = []
         self.sender: Sender | None = None
+        self.executor: Executor | None = None
 
     async def start(self, application: AnyApplication) -> None:
         """Start the loops (the application's `post_init` hook)."""
         if self.tasks:
             return
         self.sender = Sender(self.services, application.bot)
+        # Parsing a big feed in a process keeps Telegram updates flowing meanwhile.
+        self.executor = make_parse_executor()
         loops: dict[str, Coroutine[Any, Any, None]] = {
-            "worker": Worker(self.services).run_forever(),
+            "worker": Worker(self.services, executor=self.executor).run_forever(),
             "sender": self.sender.run_forever(),
             "digests": Digests(self.services).run_forever(every_seconds=self.digest_every_seconds),
         }
@@ -62,6 +67,9 @@ class Background:
                 await task
         if self.sender is not None:
             await self.sender.flush()  # outcomes of messages already sent are kept
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
 
 
 def _report_exit(task: asyncio.Task[None]) -> None:
