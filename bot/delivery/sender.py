@@ -270,7 +270,8 @@ class Sender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CLAIM_SECONDS / 2
         tasks: set[asyncio.Task[None]] = set()
-        flusher = asyncio.create_task(self._flush_periodically())
+        batch_done = asyncio.Event()
+        flusher = asyncio.create_task(self._flush_periodically(batch_done))
         waiting = list(batch)
         try:
             while waiting:
@@ -316,9 +317,10 @@ class Sender:
             if tasks:
                 await asyncio.gather(*tasks)
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            # Told to stop, not cancelled: a flush cut off mid-transaction could leave its
+            # connection holding SQLite's write lock (the next flush then times out).
+            batch_done.set()
+            await flusher
             await self.flush()
             self._unreachable.clear()
 
@@ -326,9 +328,10 @@ class Sender:
         waits = [self.scheduler.chat_wait(m.chat_id) for m in waiting]
         return max(0.005, min(waits)) if waits else 0.005
 
-    async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
+    async def _flush_periodically(self, done: asyncio.Event) -> None:
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), FLUSH_SECONDS)
             await self.flush()
 
     # -- one message -----------------------------------------------------------------------
@@ -460,11 +463,17 @@ class Sender:
     async def flush(self) -> None:
         """Commit the outcomes collected so far, in one transaction."""
         async with self._flush_lock:
-            if self._outcomes:
-                await self._flush(self._outcomes)
+            if not self._outcomes:
+                return
+            outcomes, self._outcomes = self._outcomes, []
+            try:
+                await self._flush(outcomes)
+            except BaseException:
+                # Rolled back: keep them for the next flush rather than forget what was sent.
+                self._outcomes[:0] = outcomes
+                raise
 
     async def _flush(self, outcomes: list[_Outcome]) -> None:
-        self._outcomes = []
         now = self.clock()
         forbidden: set[int] = set()
         migrated: dict[int, int] = {}

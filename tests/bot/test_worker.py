@@ -181,3 +181,114 @@ async def test_a_failing_feed_is_recorded_and_the_others_still_polled(
         assert await outbox.depth(session) == 1
     assert broken is not None and broken.consecutive_failures == 1 and broken.last_error
     assert broken.next_poll_at > utc_now()
+
+
+# -- grouping and matching in two steps ------------------------------------------------------
+
+
+async def _group_only(services: Services, worker: Worker, url: str, guid: str, title: str) -> str:
+    """Store one item of the feed at `url` and run only the grouping step (story saved, marker
+    written), as a worker does right before it dies; returns the story id."""
+    from bot.storage import items as items_store
+    from bot.worker import CycleReport
+    from feeds.extract import extract
+    from feeds.models import Item
+
+    news = Item(
+        key=guid,
+        title=title,
+        summary="",
+        link=f"https://example.org/{guid}",
+        published=utc_now() - timedelta(minutes=5),
+        source_url=url,
+        source_name="UNIAN",
+    )
+    async with services.db.sessions() as session, session.begin():
+        source = await sources_store.get_source_by_url(session, url=url)
+        assert source is not None
+        [stored] = await items_store.add_items(
+            session, source_id=source.id, items=[news], signals={guid: extract(news)}
+        )
+    await worker._ensure_grouper(utc_now())
+    update = await worker.group_item(news, extract(news), item_id=stored.id, report=CycleReport())
+    assert update is not None
+    return update.story.id
+
+
+async def pending(services: Services) -> list[str]:
+    from bot.storage.tables import PendingMatchRow
+
+    async with services.db.sessions() as session:
+        return list((await session.execute(select(PendingMatchRow.story_id))).scalars())
+
+
+async def test_a_worker_dying_between_grouping_and_matching_loses_no_alert(
+    services: Services, feeds: FeedServer
+) -> None:
+    await subscribe(services, 1, "power outage in Kyiv")
+    await subscribe(services, 2, "outage in Kyiv")
+    url = feeds.publish("a")  # the feed shows nothing new to the worker that takes over
+    await add_sources(services, (url, "UNIAN"))
+    crashed = Worker(services, owner="w1")
+    story_id = await _group_only(services, crashed, url, "a1", KYIV_TITLE)
+    assert await pending(services) == [story_id]
+    assert await rows(services) == []  # grouped and saved, nothing queued yet
+
+    # Another worker's next cycle sweeps the marker: the alerts are queued, once.
+    report = await Worker(services, owner="w2").poll_once()
+    assert report.alerts == 2
+    queued = await rows(services)
+    assert sorted((r.chat_id, r.kind) for r in queued) == [(1, "alert"), (2, "alert")]
+    assert all(r.payload["story_id"] == story_id for r in queued)
+    assert await pending(services) == []
+
+    # The dead worker's matching step, were it to run late after all, finds nothing to do,
+    # and a later cycle queues nothing more.
+    from bot.worker import CycleReport
+
+    assert await crashed.match_story(story_id, report=CycleReport()) is None
+    await make_due(services)
+    assert (await Worker(services, owner="w3").poll_once()).alerts == 0
+    assert len(await rows(services)) == 2
+
+
+async def test_several_markers_of_one_story_are_matched_together(
+    services: Services, feeds: FeedServer
+) -> None:
+    await subscribe(services, 1, "power outage in Kyiv")
+    url = feeds.publish("a")
+    await add_sources(services, (url, "UNIAN"))
+    crashed = Worker(services, owner="w1")
+    first = await _group_only(services, crashed, url, "a1", KYIV_TITLE)
+    second = await _group_only(
+        services, crashed, url, "a2", "Strike leaves 300,000 in Kyiv without power"
+    )
+    assert first == second and await pending(services) == [first, first]
+    report = await Worker(services, owner="w2").poll_once()
+    # One alert showing the story as it stands (two reports), no edit of an unsent alert.
+    assert (report.alerts, report.edits) == (1, 0)
+    assert [r.kind for r in await rows(services)] == ["alert"]
+    assert await pending(services) == []
+
+
+async def test_the_sweep_leaves_a_story_another_worker_is_matching(
+    services: Services, feeds: FeedServer, engine_name: str
+) -> None:
+    if engine_name != "postgresql":
+        pytest.skip("one process on SQLite: no other worker can hold a story's lock")
+    from bot.worker import _story_lock
+
+    await subscribe(services, 1, "power outage in Kyiv")
+    url = feeds.publish("a")
+    await add_sources(services, (url, "UNIAN"))
+    story_id = await _group_only(services, Worker(services, owner="w1"), url, "a1", KYIV_TITLE)
+    sweeper = Worker(services, owner="w2")
+    from bot.worker import CycleReport
+
+    async with services.db.sessions() as busy, busy.begin():
+        assert await _story_lock(busy, story_id, wait=True)  # "w1" is matching it right now
+        assert await sweeper.sweep_pending(CycleReport()) == 0
+        assert await pending(services) == [story_id] and await rows(services) == []
+    assert await sweeper.sweep_pending(CycleReport()) == 1
+    assert [r.chat_id for r in await rows(services)] == [1]
+    assert await pending(services) == []
