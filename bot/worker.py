@@ -55,7 +55,7 @@ from bot.storage.tables import PendingMatchRow, SubscriberRow
 from feeds.extract import extract
 from feeds.fetch import Validators
 from feeds.models import Item, Severity, Signals
-from feeds.poll import PollOutcome, PollPolicy, SourceState, poll_many
+from feeds.poll import PollOutcome, PollPolicy, SourceState, poll_each
 from rules.grouping import StoryGrouper, StoryUpdate, UpdateKind
 from rules.models import Story
 from rules.rule import Delivery
@@ -151,6 +151,9 @@ class Worker:
         self.executor = executor
         self.lease_seconds = lease_seconds
         self.policy = poll_policy(self.settings.poll_interval_seconds)
+        # One feed's whole poll, retries included: a stalled server would otherwise cost
+        # every retry's read timeout (minutes) before it is reported as failing.
+        self.poll_deadline = float(min(180, max(30, self.settings.poll_interval_seconds)))
         self.grouper: StoryGrouper | None = None
         # On PostgreSQL: the database time of this worker's last look at the stories table.
         self._stories_seen: datetime | None = None
@@ -245,24 +248,25 @@ class Worker:
     async def _poll_leased(
         self, leased: list[StoredSource], now: datetime, report: CycleReport
     ) -> None:
-        """Fetch the leased feeds, record each (which gives its lease back), then group and
-        match the new items: the leases are held for the fetch, not for the matching."""
+        """Fetch the leased feeds and, as each one ends, record it (which gives its lease
+        back), then group and match its new items: a stalled feed delays no other feed's
+        news, and leases are held for the fetch, not for the matching."""
         held = {source.id for source in leased}
         keeper = asyncio.create_task(self._keep_leases(held), name="lease-keeper")
-        fresh: list[tuple[Item, Signals, int]] = []
         try:
             states = [_state(source) for source in leased]
-            outcomes = await poll_many(
+            async for index, outcome in poll_each(
                 self.services.http,
                 states,
                 limits=self.services.fetch_limits,
                 policy=self.policy,
                 now=now,
                 executor=self.executor,
-            )
-            for source, outcome in zip(leased, outcomes, strict=True):
+                deadline=self.poll_deadline,
+            ):
+                source = leased[index]
                 try:
-                    fresh.extend(await self._record_outcome(source, outcome, report))
+                    fresh = await self._record_outcome(source, outcome, report)
                 except Exception as exc:  # one feed's bad day must not stop the others
                     log.exception("processing %s failed", source.url)
                     report.errors.append(f"{source.url}: {type(exc).__name__}: {exc}")
@@ -270,15 +274,16 @@ class Worker:
                         await sources_store.release_lease(
                             session, source_id=source.id, owner=self.owner
                         )
+                    fresh = []
                 held.discard(source.id)
+                # Oldest first, so the grouper sees a story unfold in the order it was told.
+                fresh.sort(key=lambda entry: (entry[0].published, entry[2]))
+                for item, signals, item_id in fresh:
+                    await self.process_item(item, signals, item_id=item_id, report=report)
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
-        # Oldest first, so the grouper sees a story unfold in the order it was told.
-        fresh.sort(key=lambda entry: (entry[0].published, entry[2]))
-        for item, signals, item_id in fresh:
-            await self.process_item(item, signals, item_id=item_id, report=report)
 
     async def _keep_leases(self, held: set[int]) -> None:
         """Renew the leases of feeds still being fetched, every third of the lease."""

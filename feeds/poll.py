@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from feeds.errors import FeedError, HTTPStatusError, NotAFeedError
+from feeds.errors import FeedError, FetchError, HTTPStatusError, NotAFeedError
 from feeds.fetch import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_CONNECTIONS,
@@ -140,37 +140,84 @@ async def poll_many(
     now: datetime | None = None,
     executor: Executor | None = None,
     resolver: Resolver | None = None,
+    deadline: float | None = None,
 ) -> list[PollOutcome]:
     """Poll every source concurrently; outcomes come back in the order of `states`.
 
-    At most `per_host` requests run against one host and `global_limit` in all. The caps
-    cover each network attempt only: neither the waits between retries nor the parsing
-    hold a slot. Without an `executor`, parsing runs on one dedicated thread: the loop's
-    default pool also serves DNS lookups, which must not queue behind a pile of parses.
+    See `poll_each`, which yields each outcome as soon as it is ready.
+    """
+    outcomes: list[PollOutcome | None] = [None] * len(states)
+    async for index, outcome in poll_each(
+        client,
+        states,
+        limits=limits,
+        policy=policy,
+        per_host=per_host,
+        global_limit=global_limit,
+        now=now,
+        executor=executor,
+        resolver=resolver,
+        deadline=deadline,
+    ):
+        outcomes[index] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+async def poll_each(
+    client: httpx.AsyncClient,
+    states: Sequence[SourceState],
+    *,
+    limits: FetchLimits = DEFAULT_LIMITS,
+    policy: PollPolicy = PollPolicy(),
+    per_host: int = DEFAULT_PER_HOST,
+    global_limit: int = DEFAULT_GLOBAL_LIMIT,
+    now: datetime | None = None,
+    executor: Executor | None = None,
+    resolver: Resolver | None = None,
+    deadline: float | None = None,
+) -> AsyncIterator[tuple[int, PollOutcome]]:
+    """Poll every source concurrently and yield `(index in states, outcome)` as each ends.
+
+    A stalled feed then delays nobody else's news. At most `per_host` requests run against
+    one host and `global_limit` in all. The caps cover each network attempt only: neither
+    the waits between retries nor the parsing hold a slot. `deadline` bounds one source's
+    poll, retries included (a stalled server otherwise costs every retry's timeout).
+    Without an `executor`, parsing runs on one dedicated thread: the loop's default pool
+    also serves DNS lookups, which must not queue behind a pile of parses.
     """
     caps = _Caps(per_host=per_host, global_limit=global_limit)
     own_pool = None if executor is not None else ThreadPoolExecutor(1, "feed-parse")
     parse_pool = executor or own_pool
 
-    async def one(state: SourceState) -> PollOutcome:
+    async def one(index: int, state: SourceState) -> tuple[int, PollOutcome]:
         try:
-            return await _poll(
-                client,
-                state,
-                limits=limits,
-                policy=policy,
-                now=now,
-                executor=parse_pool,
-                resolver=resolver,
-                slot=functools.partial(caps.slot, state.source.url),
-            )
+            async with asyncio.timeout(deadline):
+                outcome = await _poll(
+                    client,
+                    state,
+                    limits=limits,
+                    policy=policy,
+                    now=now,
+                    executor=parse_pool,
+                    resolver=resolver,
+                    slot=functools.partial(caps.slot, state.source.url),
+                )
+        except TimeoutError:
+            error: FeedError = FetchError(state.source.url, f"no complete answer within {deadline:.0f} s")
+            outcome = _failed(state, error, policy=policy, now=now or datetime.now(UTC))
         except Exception as exc:  # a bug in one feed's poll must not cancel the others
             error = FeedError(state.source.url, f"unexpected {type(exc).__name__}: {exc}")
-            return _failed(state, error, policy=policy, now=now or datetime.now(UTC))
+            outcome = _failed(state, error, policy=policy, now=now or datetime.now(UTC))
+        return index, outcome
 
+    tasks = [asyncio.create_task(one(i, state)) for i, state in enumerate(states)]
     try:
-        return list(await asyncio.gather(*(one(state) for state in states)))
+        for finished in asyncio.as_completed(tasks):
+            yield await finished
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if own_pool is not None:
             own_pool.shutdown(wait=False, cancel_futures=True)
 

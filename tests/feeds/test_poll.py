@@ -16,7 +16,14 @@ from werkzeug import Request, Response
 from feeds.errors import FeedError, FetchError, HTTPStatusError, NotAFeedError
 from feeds.fetch import FetchLimits, Validators
 from feeds.models import Source
-from feeds.poll import PollPolicy, SourceState, make_parse_executor, poll_many, poll_source
+from feeds.poll import (
+    PollPolicy,
+    SourceState,
+    make_parse_executor,
+    poll_each,
+    poll_many,
+    poll_source,
+)
 from tests.feeds.conftest import feed_response, sample
 
 NOW = datetime(2025, 1, 15, 12, 0, 0, tzinfo=UTC)
@@ -398,3 +405,30 @@ async def test_parsing_in_a_process_pool_gives_the_same_items(
     assert in_process[0].ok, in_process[0].error
     assert len(in_process[0].items) == 20
     assert in_process[0].items == in_thread[0].items
+
+
+async def test_poll_each_yields_fast_feeds_before_a_stalled_one_and_bounds_it(
+    feed_server: HTTPServer, client: httpx.AsyncClient, test_limits: FetchLimits
+) -> None:
+    def stall(_request: Request) -> Response:
+        time.sleep(1.5)  # each attempt is cut by the read timeout; retries would go on
+        return feed_response(b"<rss/>")
+
+    feed_server.expect_request("/stall").respond_with_handler(stall)
+    feed_server.expect_request("/fast").respond_with_response(
+        feed_response(sample("thedeep_emm_newsbrief_en_2022-06-21.xml"))
+    )
+    patient = replace(test_limits, read_timeout=0.4, retries=5)
+    states = [_state(feed_server.url_for("/stall")), _state(feed_server.url_for("/fast"))]
+
+    started = time.monotonic()
+    seen: list[tuple[int, bool, float]] = []
+    async for index, outcome in poll_each(client, states, limits=patient, now=NOW, deadline=1.0):
+        seen.append((index, outcome.ok, time.monotonic() - started))
+
+    assert [(index, ok) for index, ok, _ in seen] == [(1, True), (0, False)]
+    assert seen[0][2] < 0.9  # the fast feed did not wait for the stalled one
+    assert seen[1][2] < 1.6  # the deadline, not six read timeouts, ended the stalled poll
+    stalled = await poll_many(client, states[:1], limits=patient, now=NOW, deadline=0.5)
+    assert isinstance(stalled[0].error, FetchError)
+    assert "no complete answer within" in str(stalled[0].error)
