@@ -14,6 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from telegram import Bot
+from telegram.error import TelegramError
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging, token_secrets
@@ -321,6 +324,21 @@ async def retry_until_done(
                 )
             else:
                 log.exception("%s failed; retrying in %.0f s", name, delay)
+            if await sleep_or_stop(stop, delay):
+                break
+    return False
+
+
+async def reach_telegram(bot: Bot, stop: asyncio.Event) -> bool:
+    """Reach the Bot API once (getMe), waiting out an outage; False if stopped first."""
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            await bot.initialize()
+            return True
+        except (TelegramError, httpx.HTTPError) as exc:
+            delay = backoff.failed()
+            log.warning("Telegram not reachable (%s); retrying in %.0f s", exc, delay)
             if await sleep_or_stop(stop, delay):
                 break
     return False

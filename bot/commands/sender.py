@@ -14,18 +14,16 @@ import contextlib
 import logging
 from typing import Any
 
-import httpx
 from telegram import Bot
-from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.config import Settings
 from bot.roles import (
-    Backoff,
     add_role_arguments,
     create_health_app,
     finish,
     open_services_retrying,
+    reach_telegram,
     rule_sync_loop,
     serve_http,
     sleep_or_stop,
@@ -128,7 +126,7 @@ async def _main(settings: Settings, stop: asyncio.Event, *, host: str, port: int
         return
     bot = make_bot(settings)
     try:
-        if not await _initialize(bot, stop):
+        if not await reach_telegram(bot, stop):
             return
         async with bot:
             role = SenderRole(services, bot)
@@ -148,18 +146,3 @@ async def _main(settings: Settings, stop: asyncio.Event, *, host: str, port: int
             await finish(tasks)
     finally:
         await services.close()
-
-
-async def _initialize(bot: Bot, stop: asyncio.Event) -> bool:
-    """Reach the Bot API once (getMe), waiting out an outage; False if stopped first."""
-    backoff = Backoff()
-    while not stop.is_set():
-        try:
-            await bot.initialize()
-            return True
-        except (TelegramError, httpx.HTTPError) as exc:
-            delay = backoff.failed()
-            log.warning("Telegram not reachable (%s); retrying in %.0f s", exc, delay)
-            if await sleep_or_stop(stop, delay):
-                break
-    return False

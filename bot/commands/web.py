@@ -13,7 +13,13 @@ import httpx
 from telegram.error import TelegramError
 
 from bot.config import Settings
-from bot.roles import finish, open_services_retrying, rule_sync_loop, start_role
+from bot.roles import (
+    finish,
+    open_services_retrying,
+    reach_telegram,
+    rule_sync_loop,
+    start_role,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,9 @@ async def _main(settings: Settings, stop: asyncio.Event, *, host: str, port: int
         return
     try:
         application = build_application(settings, services, webhook=True)
+        # A Telegram outage at start-up (getMe failing) is waited out, not fatal.
+        if not await reach_telegram(application.bot, stop):
+            return
         async with application:  # initialize ... shutdown
             try:
                 # post_init publishes the command menu; Telegram being away must not stop us.
