@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.db import KEEP, Keep, insert_for, utc_now
+from bot.storage.db import KEEP, Keep, chunked, insert_for, utc_now
 from bot.storage.tables import AlertRow
 
 _COLUMNS = tuple(AlertRow.__table__.c)
@@ -53,6 +53,37 @@ async def record_alert(
         .returning(AlertRow.id)
     )
     return result.first() is not None
+
+
+async def record_alerts(
+    session: AsyncSession,
+    *,
+    story_id: str,
+    chat_ids: Sequence[int],
+    fingerprint: str,
+    now: datetime | None = None,
+) -> set[int]:
+    """`record_alert` for many chats in a few multi-row INSERTs; returns the chats whose alert
+    was claimed now (a chat alerted about the story before is left out).
+
+    Queue their outbox messages (`outbox.enqueue_many`) in the same transaction.
+    """
+    now = now or utc_now()
+    rows = [
+        {"chat_id": chat_id, "story_id": story_id, "fingerprint": fingerprint, "created_at": now}
+        for chat_id in dict.fromkeys(chat_ids)
+    ]
+    insert = insert_for(session)
+    claimed: set[int] = set()
+    for chunk in chunked(rows):
+        result = await session.execute(
+            insert(AlertRow)
+            .values(list(chunk))
+            .on_conflict_do_nothing(index_elements=["chat_id", "story_id"])
+            .returning(AlertRow.chat_id)
+        )
+        claimed.update(int(chat_id) for chat_id in result.scalars())
+    return claimed
 
 
 async def get_alert(session: AsyncSession, *, chat_id: int, story_id: str) -> Alert | None:

@@ -7,7 +7,7 @@ rows of a sender that crashed mid-send are claimed again; `attempts` counts clai
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.db import dialect_name, insert_for, utc_now
+from bot.storage.db import chunked, dialect_name, insert_for, utc_now
 from bot.storage.tables import OUTBOX_KINDS, OUTBOX_STATUSES, OutboxRow
 
 _COLUMNS = tuple(OutboxRow.__table__.c)
@@ -44,6 +44,17 @@ class Enqueued:
 
     id: int
     created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One message for `enqueue_many`."""
+
+    chat_id: int
+    kind: str
+    payload: Mapping[str, Any]
+    dedupe_key: str
+    not_before: datetime | None = None
 
 
 def _stored(mapping: Mapping[Any, Any]) -> OutboxMessage:
@@ -85,6 +96,49 @@ async def enqueue(
         return Enqueued(id=int(new_id), created=True)
     existing = await session.execute(select(OutboxRow.id).where(OutboxRow.dedupe_key == dedupe_key))
     return Enqueued(id=int(existing.scalar_one()), created=False)
+
+
+async def enqueue_many(
+    session: AsyncSession,
+    *,
+    messages: Sequence[NewMessage],
+    now: datetime | None = None,
+) -> set[str]:
+    """Queue many messages in a few multi-row INSERTs (a fan-out of one story to thousands of
+    chats); returns the dedupe keys queued now. As with `enqueue`, a key queued before changes
+    nothing, and so does a key repeated in `messages` (the first one is queued).
+    """
+    now = now or utc_now()
+    rows: dict[str, dict[str, Any]] = {}
+    for message in messages:
+        if message.kind not in OUTBOX_KINDS:
+            raise ValueError(
+                f"unknown outbox kind {message.kind!r}; expected one of {OUTBOX_KINDS}"
+            )
+        rows.setdefault(
+            message.dedupe_key,
+            {
+                "chat_id": message.chat_id,
+                "kind": message.kind,
+                "payload": dict(message.payload),
+                "dedupe_key": message.dedupe_key,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": message.not_before or now,
+                "created_at": now,
+            },
+        )
+    insert = insert_for(session)
+    created: set[str] = set()
+    for chunk in chunked(list(rows.values())):
+        result = await session.execute(
+            insert(OutboxRow)
+            .values(list(chunk))
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(OutboxRow.dedupe_key)
+        )
+        created.update(result.scalars())
+    return created
 
 
 async def claim_batch(
@@ -150,6 +204,24 @@ async def mark_sent(session: AsyncSession, *, outbox_id: int, now: datetime | No
         sent_at=now or utc_now(),
         claimed_until=None,
     )
+
+
+async def mark_sent_many(
+    session: AsyncSession, *, outbox_ids: Sequence[int], now: datetime | None = None
+) -> int:
+    """`mark_sent` for many rows, a few statements in all; returns how many were being sent."""
+    now = now or utc_now()
+    marked = 0
+    for chunk in chunked(list(outbox_ids)):
+        result = await session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(list(chunk)), OutboxRow.status == "sending")
+            .values(status="sent", sent_at=now, claimed_until=None)
+            .returning(OutboxRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        marked += len(result.all())
+    return marked
 
 
 async def mark_retry(
