@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC
 from typing import Any, TextIO
 
+from bot.feed_inputs import read_feeds
 from feeds.extract import extract
-from feeds.models import Item, Signals, Source
-from feeds.parse import ParsedFeed, parse_feed
+from feeds.models import Item, Signals
 from rules.language import RuleSyntaxError, format_rule, parse_rule
 from rules.models import Story
 from rules.places import PlaceDirectory
@@ -130,7 +126,7 @@ def _test(
 ) -> int:
     if not args.json:
         out.write(f"rule: {format_rule(rule, places=places)}\n\n")
-    outcomes = asyncio.run(_read_all(args.inputs, allow_private=args.allow_private))
+    outcomes = asyncio.run(read_feeds(args.inputs, allow_private=args.allow_private))
     failed = False
     total = matched = 0
     for outcome in outcomes:
@@ -185,70 +181,3 @@ def _record(story: Story, hit: bool, conditions: list[tuple[str, bool]]) -> dict
 
 def _indent(text: str) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines())
-
-
-# --- reading feeds ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    label: str
-    feed: ParsedFeed | None = None
-    error: str | None = None
-
-
-async def _read_all(inputs: Sequence[str], *, allow_private: bool) -> list[_Outcome]:
-    urls = [value for value in inputs if value.startswith(_URL_PREFIXES)]
-    fetched = await _fetch_all(urls, allow_private=allow_private) if urls else {}
-    return [fetched[value] if value in fetched else _read_file(value) for value in inputs]
-
-
-def _read_file(value: str) -> _Outcome:
-    if "://" in value:
-        return _Outcome(value, error="only http:// and https:// URLs or local files can be read")
-    path = Path(value)
-    try:
-        content = path.read_bytes()
-    except FileNotFoundError:
-        return _Outcome(value, error="file not found")
-    except IsADirectoryError:
-        return _Outcome(value, error="is a directory, not a feed file")
-    except OSError as exc:
-        return _Outcome(value, error=f"cannot read the file: {exc.strerror or exc}")
-    source = Source(url=path.resolve().as_uri(), name=path.name)
-    return _parsed(value, parse_feed(content, source=source, fetched_at=datetime.now(UTC)))
-
-
-async def _fetch_all(urls: Sequence[str], *, allow_private: bool) -> dict[str, _Outcome]:
-    from feeds.errors import FeedError
-    from feeds.fetch import FetchLimits, fetch, make_client
-
-    limits = FetchLimits(allow_private_hosts=allow_private)
-
-    async def one(client: Any, url: str) -> _Outcome:
-        try:
-            result = await fetch(client, url, limits=limits)
-        except FeedError as exc:
-            return _Outcome(url, error=exc.message)
-        source = Source(url=result.url, name=result.url.split("://", 1)[-1].split("/", 1)[0])
-        parsed = parse_feed(
-            result.content or b"",
-            source=source,
-            headers=result.headers,
-            fetched_at=result.fetched_at,
-        )
-        return _parsed(url, parsed)
-
-    async with make_client(limits=limits) as client:
-        outcomes = await asyncio.gather(*(one(client, url) for url in dict.fromkeys(urls)))
-    return {outcome.label: outcome for outcome in outcomes}
-
-
-def _parsed(label: str, feed: ParsedFeed) -> _Outcome:
-    if not feed.is_feed:
-        detail = "; ".join(feed.problems[:2]) or "no feed structure found"
-        return _Outcome(label, error=f"not a feed: {detail}")
-    if feed.title:  # rules name outlets by the feed's title ("from UNIAN"), not by a file name
-        items = tuple(dataclasses.replace(item, source_name=feed.title) for item in feed.items)
-        feed = dataclasses.replace(feed, items=items)
-    return _Outcome(label, feed=feed)

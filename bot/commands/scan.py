@@ -13,14 +13,12 @@ import enum
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TextIO
 
+from bot.feed_inputs import read_feeds
 from feeds.extract import extract
-from feeds.models import Item, Signals, Source
-from feeds.parse import ParsedFeed, parse_feed
+from feeds.models import Item, Signals
 
 _URL_PREFIXES = ("http://", "https://")
 _TITLE_WIDTH = 60
@@ -53,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Scan every input; 0 when all worked, 1 when any feed failed."""
-    outcomes = asyncio.run(_scan_all(args.inputs, allow_private=args.allow_private))
+    outcomes = asyncio.run(read_feeds(args.inputs, allow_private=args.allow_private))
     out, err = sys.stdout, sys.stderr
     failed = False
     rows: list[tuple[Item, Signals]] = []
@@ -92,83 +90,6 @@ def item_record(item: Item, signals: Signals) -> dict[str, Any]:
 
 
 # --- reading and fetching ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    label: str  # the input as the user typed it
-    feed: ParsedFeed | None = None
-    error: str | None = None
-
-
-async def _scan_all(inputs: Sequence[str], *, allow_private: bool) -> list[_Outcome]:
-    urls = [value for value in inputs if value.startswith(_URL_PREFIXES)]
-    fetched: dict[str, _Outcome] = {}
-    if urls:
-        fetched = await _fetch_all(urls, allow_private=allow_private)
-    return [fetched[value] if value in fetched else _read_file(value) for value in inputs]
-
-
-def _read_file(value: str) -> _Outcome:
-    if "://" in value:
-        return _Outcome(value, error="only http:// and https:// URLs or local files can be read")
-    path = Path(value)
-    try:
-        content = path.read_bytes()
-    except FileNotFoundError:
-        return _Outcome(value, error="file not found")
-    except IsADirectoryError:
-        return _Outcome(value, error="is a directory, not a feed file")
-    except PermissionError:
-        return _Outcome(value, error="permission denied")
-    except OSError as exc:
-        return _Outcome(value, error=f"cannot read the file: {exc.strerror or exc}")
-    source = Source(url=path.resolve().as_uri(), name=path.name)
-    return _parsed(value, parse_feed(content, source=source, fetched_at=datetime.now(UTC)))
-
-
-async def _fetch_all(urls: Sequence[str], *, allow_private: bool) -> dict[str, _Outcome]:
-    # Imported here so that scanning local files needs neither httpx nor the settings.
-    from bot.config import ConfigError, load_settings
-    from feeds.errors import FeedError
-    from feeds.fetch import FetchLimits, fetch, make_client
-
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        message = str(exc).replace("\n", "; ")
-        return {url: _Outcome(url, error=message) for url in urls}
-    limits = FetchLimits(allow_private_hosts=allow_private or settings.allow_private_feed_hosts)
-
-    async def one(client: Any, url: str) -> _Outcome:
-        try:
-            result = await fetch(client, url, limits=limits)
-        except FeedError as exc:
-            return _Outcome(url, error=exc.message)
-        source = Source(url=result.url, name=_host(result.url))
-        content = result.content or b""
-        parsed = parse_feed(
-            content, source=source, headers=result.headers, fetched_at=result.fetched_at
-        )
-        return _parsed(url, parsed)
-
-    async with make_client(user_agent=settings.user_agent, limits=limits) as client:
-        outcomes = await asyncio.gather(*(one(client, url) for url in dict.fromkeys(urls)))
-    return {outcome.label: outcome for outcome in outcomes}
-
-
-def _parsed(label: str, feed: ParsedFeed) -> _Outcome:
-    if not feed.is_feed:
-        detail = "; ".join(feed.problems[:2]) or "no feed structure found"
-        return _Outcome(label, error=f"not a feed: {detail}")
-    if feed.title:  # name items after the feed, which says more than a file or host name
-        items = tuple(dataclasses.replace(item, source_name=feed.title) for item in feed.items)
-        feed = dataclasses.replace(feed, items=items)
-    return _Outcome(label, feed=feed)
-
-
-def _host(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0]
 
 
 # --- output --------------------------------------------------------------------------------
