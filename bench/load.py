@@ -870,6 +870,14 @@ def _table(result: dict[str, Any]) -> str:
         "burst alert lag p50 / p95 (s)",
         lambda r: "{p50} / {p95}".format(**r["alert_lag_s"]["burst"]),
     )
+    line(
+        "items published / stored / grouped",
+        lambda r: (
+            f"{r['stream']['items_published'] + r['backlog']['burst_items']} / "
+            f"{r['items_stored_total']} / {r['items_grouped_total']}"
+        ),
+    )
+    line("feed requests (200 + 304)", lambda r: sum(r["feed_requests"].values()))
     line("grouping lock: share of samples waiting", lambda r: r["lock_waiting_share"])
     line(
         "alerts queued / unsent at end / lost / dup",

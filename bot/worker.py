@@ -381,8 +381,22 @@ class Worker:
         self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
     ) -> StoryUpdate | None:
         update = await self.group_item(item, signals, item_id=item_id, report=report)
-        if update is not None:
+        if update is None:
+            return None
+        try:
             await self.match_story(update.story.id, report=report, wait=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The story is saved and marked: the next cycle's sweep matches it. Going on with
+            # the other items keeps them from waiting for that (a deadlock with the sender's
+            # update of the same alert rows, a dropped connection).
+            log.warning(
+                "matching story %s failed (%s); it stays pending for the next cycle",
+                update.story.id,
+                type(exc).__name__,
+            )
+            report.errors.append(f"match {update.story.id}: {type(exc).__name__}")
         return update
 
     async def group_item(
@@ -422,13 +436,18 @@ class Worker:
         async with self.services.db.sessions() as session, session.begin():
             if not await _story_lock(session, story_id, wait=wait):
                 return None
-            markers = (
-                await session.execute(
-                    select(PendingMatchRow.id, PendingMatchRow.kind, PendingMatchRow.fresh)
-                    .where(PendingMatchRow.story_id == story_id)
-                    .order_by(PendingMatchRow.id)
-                )
-            ).all()
+            # Deleted first (undone if this transaction fails): on SQLite a write as the first
+            # statement takes the write lock at once, instead of a read that later fails to
+            # upgrade while the sender writes.
+            markers = sorted(
+                (
+                    await session.execute(
+                        delete(PendingMatchRow)
+                        .where(PendingMatchRow.story_id == story_id)
+                        .returning(PendingMatchRow.id, PendingMatchRow.kind, PendingMatchRow.fresh)
+                    )
+                ).all()
+            )
             if not markers:
                 return None
             story = await stories_store.get_story(session, story_id=story_id)
@@ -447,9 +466,6 @@ class Worker:
                     now=now,
                     report=report,
                 )
-            await session.execute(
-                delete(PendingMatchRow).where(PendingMatchRow.id.in_([row.id for row in markers]))
-            )
         if queued:
             self.services.notify_outbox()
         return queued
@@ -521,7 +537,9 @@ class Worker:
         current = fingerprint(story)
         published = story.last_published.isoformat()
         queued = 0
-        for chat_id, match in per_chat.items():
+        # In chat order: two transactions that update the same alert rows in one order cannot
+        # deadlock each other.
+        for chat_id, match in sorted(per_chat.items()):
             chat = chats.get(chat_id)
             if chat is None or not chat.active or chat.paused:
                 continue
