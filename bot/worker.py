@@ -78,6 +78,10 @@ STORY_MATCH_LOCK_CLASS = 0x57A1EA
 SWEEP_LIMIT = 200
 
 
+# How long a pause in finishing polls lets the news already fetched wait.
+NEWS_GRACE_SECONDS = 1.0
+
+
 @dataclass(slots=True)
 class CycleReport:
     """What one poll cycle did (tests and logs read it)."""
@@ -248,42 +252,73 @@ class Worker:
     async def _poll_leased(
         self, leased: list[StoredSource], now: datetime, report: CycleReport
     ) -> None:
-        """Fetch the leased feeds and, as each one ends, record it (which gives its lease
-        back), then group and match its new items: a stalled feed delays no other feed's
-        news, and leases are held for the fetch, not for the matching."""
+        """Fetch the leased feeds and record each as soon as its poll ends (which gives its
+        lease back); group and match the new items whenever the polls pause for a moment.
+
+        Items that arrive together are processed oldest first, so the grouper sees a story
+        unfold in the order it was told, while a stalled feed delays no other feed's news
+        by more than `NEWS_GRACE_SECONDS`. Leases are held for the fetch, not the matching.
+        """
         held = {source.id for source in leased}
         keeper = asyncio.create_task(self._keep_leases(held), name="lease-keeper")
+        finished: asyncio.Queue[tuple[int, PollOutcome] | None] = asyncio.Queue()
+
+        async def produce() -> None:
+            try:
+                async for entry in poll_each(
+                    self.services.http,
+                    [_state(source) for source in leased],
+                    limits=self.services.fetch_limits,
+                    policy=self.policy,
+                    now=now,
+                    executor=self.executor,
+                    deadline=self.poll_deadline,
+                ):
+                    await finished.put(entry)
+            finally:
+                await finished.put(None)
+
+        producer = asyncio.create_task(produce(), name="feed-polls")
+        fresh: list[tuple[Item, Signals, int]] = []
         try:
-            states = [_state(source) for source in leased]
-            async for index, outcome in poll_each(
-                self.services.http,
-                states,
-                limits=self.services.fetch_limits,
-                policy=self.policy,
-                now=now,
-                executor=self.executor,
-                deadline=self.poll_deadline,
-            ):
-                source = leased[index]
+            while True:
                 try:
-                    fresh = await self._record_outcome(source, outcome, report)
-                except Exception as exc:  # one feed's bad day must not stop the others
-                    log.exception("processing %s failed", source.url)
-                    report.errors.append(f"{source.url}: {type(exc).__name__}: {exc}")
-                    async with self.services.db.sessions() as session, session.begin():
-                        await sources_store.release_lease(
-                            session, source_id=source.id, owner=self.owner
-                        )
-                    fresh = []
+                    entry = await asyncio.wait_for(finished.get(), NEWS_GRACE_SECONDS)
+                except TimeoutError:  # the rest are slow: don't let their news wait
+                    await self._process_fresh(fresh, report)
+                    continue
+                if entry is None:
+                    break
+                source = leased[entry[0]]
+                fresh.extend(await self._record_safely(source, entry[1], report))
                 held.discard(source.id)
-                # Oldest first, so the grouper sees a story unfold in the order it was told.
-                fresh.sort(key=lambda entry: (entry[0].published, entry[2]))
-                for item, signals, item_id in fresh:
-                    await self.process_item(item, signals, item_id=item_id, report=report)
+            await self._process_fresh(fresh, report)
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            for task in (keeper, producer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _record_safely(
+        self, source: StoredSource, outcome: PollOutcome, report: CycleReport
+    ) -> list[tuple[Item, Signals, int]]:
+        try:
+            return await self._record_outcome(source, outcome, report)
+        except Exception as exc:  # one feed's bad day must not stop the others
+            log.exception("processing %s failed", source.url)
+            report.errors.append(f"{source.url}: {type(exc).__name__}: {exc}")
+            async with self.services.db.sessions() as session, session.begin():
+                await sources_store.release_lease(session, source_id=source.id, owner=self.owner)
+            return []
+
+    async def _process_fresh(
+        self, fresh: list[tuple[Item, Signals, int]], report: CycleReport
+    ) -> None:
+        """Group and match the buffered items, oldest first, and empty the buffer."""
+        batch = sorted(fresh, key=lambda entry: (entry[0].published, entry[2]))
+        fresh.clear()
+        for item, signals, item_id in batch:
+            await self.process_item(item, signals, item_id=item_id, report=report)
 
     async def _keep_leases(self, held: set[int]) -> None:
         """Renew the leases of feeds still being fetched, every third of the lease."""

@@ -114,7 +114,10 @@ async def test_new_user_gets_one_alert_edited_by_more_outlets_then_the_digest(
 
         # The same story from two more outlets edits the alert; nothing new is sent.
         feeds.publish("Ukrinform", fresh("k1", "Strike leaves 300,000 in Kyiv without power", 1))
-        feeds.publish("Suspilne", fresh("s1", "Kyiv without power after strike: 300,000 homes", 1))
+        # Published half a minute after Ukrinform's: news fetched together is told oldest first.
+        feeds.publish(
+            "Suspilne", fresh("s1", "Kyiv without power after strike: 300,000 homes", 0.5)
+        )
 
         def edited() -> BotMessage | None:
             current = next(m for m in api.messages_to(501) if m.message_id == alert.message_id)
