@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
+# How long the loops get to finish their step on shutdown before they are cancelled.
+STOP_GRACE_SECONDS = 5.0
+
 
 class Background:
     """The worker, sender and digest loops as tasks of the running event loop."""
@@ -38,6 +41,7 @@ class Background:
         self.tasks: list[asyncio.Task[None]] = []
         self.sender: Sender | None = None
         self.executor: Executor | None = None
+        self.stopping = asyncio.Event()
 
     async def start(self, application: AnyApplication) -> None:
         """Start the loops (the application's `post_init` hook)."""
@@ -47,7 +51,7 @@ class Background:
         # Parsing a big feed in a process keeps Telegram updates flowing meanwhile.
         self.executor = make_parse_executor()
         loops: dict[str, Coroutine[Any, Any, None]] = {
-            "worker": Worker(self.services, executor=self.executor).run_forever(),
+            "worker": Worker(self.services, executor=self.executor).run_forever(stop=self.stopping),
             "sender": self.sender.run_forever(),
             "digests": Digests(self.services).run_forever(every_seconds=self.digest_every_seconds),
         }
@@ -58,8 +62,19 @@ class Background:
         log.info("background tasks started: %s", ", ".join(loops))
 
     async def stop(self, _application: AnyApplication | None = None) -> None:
-        """Cancel the loops and wait for them (the application's `post_shutdown` hook)."""
+        """Stop the loops (the application's `post_shutdown` hook).
+
+        The worker and the sender are asked to finish their step first: cancelling one in
+        the middle of a transaction would leave SQLite's write lock held by its connection
+        and the sender's last outcomes unwritten. Whatever has not ended in time is cancelled.
+        """
         tasks, self.tasks = self.tasks, []
+        self.stopping.set()
+        if self.sender is not None:
+            self.sender.request_stop()
+        graceful = [task for task in tasks if task.get_name() != "bot-digests"]
+        if graceful:
+            await asyncio.wait(graceful, timeout=STOP_GRACE_SECONDS)
         for task in tasks:
             task.cancel()
         for task in tasks:
