@@ -543,6 +543,9 @@ class Sender:
                 lag = (now - datetime.fromisoformat(str(published))).total_seconds()
                 self.services.metrics.alert_lag.observe(max(0.0, lag))
         if delivered:
+            # In (chat, story) order, the order the worker writes alert rows in, so the two
+            # never wait on each other's row locks in opposite orders (a deadlock).
+            delivered.sort(key=lambda row: (row["c"], row["s"]))
             # Core table, not the ORM class: an executemany UPDATE with its own WHERE.
             alerts = cast(Table, AlertRow.__table__)
             await session.execute(
