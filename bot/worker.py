@@ -572,6 +572,7 @@ class Worker:
         current = fingerprint(story)
         published = story.last_published.isoformat()
         queued = 0
+        new_alerts: dict[int, dict[str, Any]] = {}
         # In chat order: two transactions that update the same alert rows in one order cannot
         # deadlock each other.
         for chat_id, match in sorted(per_chat.items()):
@@ -586,16 +587,8 @@ class Worker:
             markup = _pause_button(lang, match.rule_id)
             alert = earlier.get(chat_id)
             if alert is None:
-                if not fresh:
-                    continue
-                await alerts_store.record_alert(
-                    session, chat_id=chat_id, story_id=story.id, fingerprint=current, now=now
-                )
-                await outbox.enqueue(
-                    session,
-                    chat_id=chat_id,
-                    kind="alert",
-                    payload={
+                if fresh:
+                    new_alerts[chat_id] = {
                         "text": rendered.text,
                         "parse_mode": "HTML",
                         "disable_notification": silent,
@@ -603,12 +596,7 @@ class Worker:
                         "story_id": story.id,
                         "rule_id": match.rule_id,
                         "published_at": published,
-                    },
-                    dedupe_key=f"alert:{chat_id}:{story.id}",
-                    now=now,
-                )
-                report.alerts += 1
-                queued += 1
+                    }
                 continue
             if alert.fingerprint == current:
                 continue
@@ -647,6 +635,27 @@ class Worker:
                 )
                 report.replies += 1
                 queued += 1
+        if new_alerts:
+            # A story can reach thousands of chats: claim and queue them in multi-row INSERTs.
+            claimed = await alerts_store.record_alerts(
+                session, story_id=story.id, chat_ids=list(new_alerts), fingerprint=current, now=now
+            )
+            created = await outbox.enqueue_many(
+                session,
+                messages=[
+                    outbox.NewMessage(
+                        chat_id=chat_id,
+                        kind="alert",
+                        payload=payload,
+                        dedupe_key=f"alert:{chat_id}:{story.id}",
+                    )
+                    for chat_id, payload in new_alerts.items()
+                    if chat_id in claimed
+                ],
+                now=now,
+            )
+            report.alerts += len(created)
+            queued += len(created)
         return queued
 
     def _reply_text(self, reason: str, story: Story, lang: str) -> str:
