@@ -573,6 +573,8 @@ class Worker:
         published = story.last_published.isoformat()
         queued = 0
         new_alerts: dict[int, dict[str, Any]] = {}
+        edits: list[outbox.NewMessage] = []
+        replies: list[outbox.NewMessage] = []
         # In chat order: two transactions that update the same alert rows in one order cannot
         # deadlock each other.
         for chat_id, match in sorted(per_chat.items()):
@@ -600,41 +602,48 @@ class Worker:
                 continue
             if alert.fingerprint == current:
                 continue
-            await alerts_store.update_alert(
-                session, chat_id=chat_id, story_id=story.id, fingerprint=current
-            )
-            await outbox.enqueue(
-                session,
-                chat_id=chat_id,
-                kind="edit",
-                payload={
-                    "text": rendered.text,
-                    "parse_mode": "HTML",
-                    "reply_markup": markup,
-                    "story_id": story.id,
-                },
-                dedupe_key=f"edit:{chat_id}:{story.id}:{current}",
-                now=now,
-            )
-            report.edits += 1
-            queued += 1
-            reply = _escalation(alert.fingerprint, story, update)
-            if reply is not None and fresh:
-                await outbox.enqueue(
-                    session,
+            edits.append(
+                outbox.NewMessage(
                     chat_id=chat_id,
-                    kind="reply",
+                    kind="edit",
                     payload={
-                        "text": self._reply_text(reply, story, lang),
+                        "text": rendered.text,
                         "parse_mode": "HTML",
-                        "disable_notification": silent,
+                        "reply_markup": markup,
                         "story_id": story.id,
                     },
-                    dedupe_key=f"reply:{chat_id}:{story.id}:{current}",
-                    now=now,
+                    dedupe_key=f"edit:{chat_id}:{story.id}:{current}",
                 )
-                report.replies += 1
-                queued += 1
+            )
+            reply = _escalation(alert.fingerprint, story, update)
+            if reply is not None and fresh:
+                replies.append(
+                    outbox.NewMessage(
+                        chat_id=chat_id,
+                        kind="reply",
+                        payload={
+                            "text": self._reply_text(reply, story, lang),
+                            "parse_mode": "HTML",
+                            "disable_notification": silent,
+                            "story_id": story.id,
+                        },
+                        dedupe_key=f"reply:{chat_id}:{story.id}:{current}",
+                    )
+                )
+        if edits:
+            await alerts_store.set_fingerprints(
+                session,
+                story_id=story.id,
+                chat_ids=[edit.chat_id for edit in edits],
+                fingerprint=current,
+            )
+            edited = await outbox.enqueue_many(session, messages=edits, now=now)
+            report.edits += len(edited)
+            queued += len(edited)
+        if replies:  # after the edits: the fresh figures first, then the reply pointing at them
+            replied = await outbox.enqueue_many(session, messages=replies, now=now)
+            report.replies += len(replied)
+            queued += len(replied)
         if new_alerts:
             # A story can reach thousands of chats: claim and queue them in multi-row INSERTs.
             claimed = await alerts_store.record_alerts(

@@ -92,6 +92,22 @@ async def get_alert(session: AsyncSession, *, chat_id: int, story_id: str) -> Al
     return _stored(row._mapping) if row else None
 
 
+async def set_fingerprints(
+    session: AsyncSession, *, story_id: str, chat_ids: Sequence[int], fingerprint: str
+) -> int:
+    """Record one escalation of a story for many chats at once; returns the rows changed."""
+    changed = 0
+    for chunk in chunked(sorted(set(chat_ids))):
+        result = await session.execute(
+            update(AlertRow)
+            .where(AlertRow.story_id == story_id, AlertRow.chat_id.in_(list(chunk)))
+            .values(fingerprint=fingerprint)
+            .execution_options(synchronize_session=False)
+        )
+        changed += int(getattr(result, "rowcount", 0) or 0)
+    return changed
+
+
 async def update_alert(
     session: AsyncSession,
     *,

@@ -41,3 +41,29 @@ async def test_one_alert_per_chat_and_story(session: AsyncSession) -> None:
     assert (alert.fingerprint, alert.message_id, alert.sent_at) == ("f3", 9_000_000_001, sent)
     assert [a.chat_id for a in await alerts.alerts_for_story(session, story_id="s")] == [1, 2]
     assert not await alerts.update_alert(session, chat_id=3, story_id="s", fingerprint="x")
+
+
+async def test_set_fingerprints_records_one_escalation_for_many_chats(
+    session: AsyncSession,
+) -> None:
+    for chat_id in (1, 2, 3):
+        await make_subscriber(session, chat_id)
+    for story_id in ("s", "other"):
+        await stories.save_story(
+            session, story=Story(id=story_id, title="t", first_published=NOW, last_published=NOW)
+        )
+    await alerts.record_alerts(session, story_id="s", chat_ids=[1, 2, 3], fingerprint="f1")
+    await alerts.record_alerts(session, story_id="other", chat_ids=[1], fingerprint="f1")
+
+    changed = await alerts.set_fingerprints(
+        session, story_id="s", chat_ids=[3, 1, 1, 99], fingerprint="f2"
+    )
+    await session.commit()
+
+    assert changed == 2
+    prints = {
+        a.chat_id: a.fingerprint for a in await alerts.alerts_for_story(session, story_id="s")
+    }
+    assert prints == {1: "f2", 2: "f1", 3: "f2"}
+    other = await alerts.get_alert(session, chat_id=1, story_id="other")
+    assert other is not None and other.fingerprint == "f1"
