@@ -203,7 +203,9 @@ async def poll_each(
                     slot=functools.partial(caps.slot, state.source.url),
                 )
         except TimeoutError:
-            error: FeedError = FetchError(state.source.url, f"no complete answer within {deadline:.0f} s")
+            error: FeedError = FetchError(
+                state.source.url, f"no complete answer within {deadline:.0f} s"
+            )
             outcome = _failed(state, error, policy=policy, now=now or datetime.now(UTC))
         except Exception as exc:  # a bug in one feed's poll must not cancel the others
             error = FeedError(state.source.url, f"unexpected {type(exc).__name__}: {exc}")

@@ -39,7 +39,6 @@ from telegram.ext import (
 from tests.fakes import FakeTelegramAPI, Fault, Rate, RateLimits, parse_html
 
 
-
 class FakeClock:
     """A hand-driven monotonic clock so rate-limit tests never sleep."""
 
