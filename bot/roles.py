@@ -59,6 +59,16 @@ def is_transient_db_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError | ConnectionError | TimeoutError) or _looks_like_connection(exc)
 
 
+def log_step_failure(step: str, exc: BaseException, delay: float) -> None:
+    """One line for a database outage (expected, waited out); a traceback for anything else."""
+    if is_transient_db_error(exc):
+        log.warning(
+            "%s: database unavailable (%s); retrying in %.0f s", step, type(exc).__name__, delay
+        )
+    else:
+        log.error("%s failed; retrying in %.0f s", step, delay, exc_info=exc)
+
+
 def _looks_like_connection(exc: BaseException | None) -> bool:
     # asyncpg's connection errors, without importing asyncpg's exception tree everywhere.
     name = type(exc).__name__ if exc is not None else ""
@@ -109,17 +119,8 @@ async def guarded_loop(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if is_transient_db_error(exc):
-                delay = backoff.failed()
-                log.warning(
-                    "%s: database unavailable (%s); retrying in %.0f s",
-                    name,
-                    type(exc).__name__,
-                    delay,
-                )
-            else:
-                delay = backoff.failed()
-                log.exception("%s failed; retrying in %.0f s", name, delay)
+            delay = backoff.failed()
+            log_step_failure(name, exc, delay)
             if await sleep_or_stop(stop, delay):
                 return
             continue
@@ -315,15 +316,7 @@ async def retry_until_done(
             raise
         except Exception as exc:
             delay = backoff.failed()
-            if is_transient_db_error(exc):
-                log.warning(
-                    "%s: database unavailable (%s); retrying in %.0f s",
-                    name,
-                    type(exc).__name__,
-                    delay,
-                )
-            else:
-                log.exception("%s failed; retrying in %.0f s", name, delay)
+            log_step_failure(name, exc, delay)
             if await sleep_or_stop(stop, delay):
                 break
     return False

@@ -181,34 +181,15 @@ async def serve_webhook(
 ) -> None:
     """Serve the webhook, /healthz and /metrics until `stop`; `register` first tells
     Telegram the webhook URL (the `web` role does that itself, tolerating failure)."""
-    import uvicorn
-
+    from bot.roles import serve_http
     from bot.web import create_web_app
 
     settings = services.settings
     assert settings.webhook_url and settings.webhook_secret
     if register:
         await register_webhook(application, settings)
-    config = uvicorn.Config(
-        create_web_app(services, application),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    # uvicorn would install its own SIGINT/SIGTERM handlers; the command owns the signals.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    serving = asyncio.create_task(server.serve())
     log.info("webhook server on %s:%d", host, port)
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        server.should_exit = True
-        stopping.cancel()
-        await serving
+    await serve_http(create_web_app(services, application), host=host, port=port, stop=stop)
 
 
 async def register_webhook(application: AnyApplication, settings: Settings) -> None:

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
 from bot.render import facts_line, render_alert
-from bot.roles import Backoff, is_transient_db_error, sleep_or_stop
+from bot.roles import Backoff, log_step_failure, sleep_or_stop
 from bot.rulebook import MatchedRule
 from bot.services import Services
 from bot.storage import alerts as alerts_store
@@ -188,14 +188,7 @@ class Worker:
                     raise
                 except Exception as exc:
                     delay = backoff.failed()
-                    if is_transient_db_error(exc):
-                        log.warning(
-                            "poll cycle: database unavailable (%s); retrying in %.0f s",
-                            type(exc).__name__,
-                            delay,
-                        )
-                    else:
-                        log.exception("poll cycle failed; trying again in %.0f s", delay)
+                    log_step_failure("poll cycle", exc, delay)
                 if await sleep_or_stop(stop, delay):
                     break
         finally:

@@ -47,7 +47,7 @@ from telegram.error import (
 )
 
 from bot.delivery.limits import SendLimits, SendScheduler
-from bot.roles import Backoff, is_transient_db_error
+from bot.roles import Backoff, log_step_failure
 from bot.services import Services
 from bot.storage import alerts as alerts_store
 from bot.storage import outbox
@@ -253,14 +253,7 @@ class Sender:
                 raise
             except Exception as exc:
                 delay = backoff.failed()
-                if is_transient_db_error(exc):
-                    log.warning(
-                        "sending: database unavailable (%s); retrying in %.0f s",
-                        type(exc).__name__,
-                        delay,
-                    )
-                else:
-                    log.exception("sending failed; trying again in %.0f s", delay)
+                log_step_failure("sending", exc, delay)
                 await asyncio.sleep(delay)
                 continue
             if not handled:
