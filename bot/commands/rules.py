@@ -21,6 +21,7 @@ from rules.language import RuleSyntaxError, format_rule, parse_rule
 from rules.models import Story
 from rules.places import PlaceDirectory
 from rules.rule import Rule
+from rules.story_facts import new_story
 
 _URL_PREFIXES = ("http://", "https://")
 EXIT_OK, EXIT_FEED_FAILED, EXIT_BAD_RULE = 0, 1, 2
@@ -103,22 +104,9 @@ def _print_parsed(out: TextIO, rule: Rule, places: PlaceDirectory) -> None:
 
 
 def story_from_item(item: Item, signals: Signals) -> Story:
-    """A one-item `Story`, as the matcher sees an item before it is grouped with others."""
-    affected = signals.affected if signals.affected is not None else signals.affected_lower_bound
-    return Story(
-        id=item.key,
-        title=item.title,
-        first_published=item.published,
-        last_published=item.published,
-        categories=signals.categories,
-        place_ids=signals.place_ids,
-        temperatures_c=signals.temperatures_c,
-        affected=affected,
-        severity=signals.severity,
-        sources=(item.source_name,) if item.source_name else (),
-        text=item.summary,
-        link=item.link,
-    )
+    """A one-item `Story`, exactly as the worker starts one, so `rules test` shows what the
+    bot itself would match."""
+    return new_story(item.key, item, signals)
 
 
 def _test(
