@@ -37,7 +37,7 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
-from bot.render import facts_line, render_alert
+from bot.render import RenderedAlert, facts_line, render_alert
 from bot.roles import Backoff, log_step_failure, sleep_or_stop
 from bot.rulebook import MatchedRule
 from bot.services import Services
@@ -567,6 +567,7 @@ class Worker:
         queued = 0
         new_alerts: dict[int, dict[str, Any]] = {}
         edits: list[outbox.NewMessage] = []
+        texts: dict[tuple[str, str], RenderedAlert] = {}
         replies: list[outbox.NewMessage] = []
         # In chat order: two transactions that update the same alert rows in one order cannot
         # deadlock each other.
@@ -576,9 +577,13 @@ class Worker:
                 continue
             lang = chat.language
             silent = chat.in_quiet_hours(now) and story.severity < Severity.CRITICAL
-            rendered = render_alert(
-                story, lang=lang, rule_text=match.text, place_name=self._place_name
-            )
+            # Thousands of chats share a language and a rule text: render each pair once.
+            rendered = texts.get((lang, match.text))
+            if rendered is None:
+                rendered = render_alert(
+                    story, lang=lang, rule_text=match.text, place_name=self._place_name
+                )
+                texts[(lang, match.text)] = rendered
             markup = _pause_button(lang, match.rule_id)
             alert = earlier.get(chat_id)
             if alert is None:
