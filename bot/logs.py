@@ -1,12 +1,14 @@
-"""Logging for the bot process: one stderr handler whose filter removes the bot token from
-every record (httpx and PTB put request URLs, which contain it, into messages and tracebacks).
+"""Logging for the bot process: the bot token is removed from every record when the record is
+made (httpx and PTB put request URLs, which contain it, into messages and tracebacks), so no
+handler sees it, not even one a library adds before ours; our stderr handler filters again.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 REDACTED = "[REDACTED]"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -62,10 +64,35 @@ def token_secrets(token: str | None) -> list[str]:
     return secrets
 
 
+class _RedactingRecordFactory:
+    """Wraps the process's LogRecord factory: records are redacted as they are created, before
+    any logger's or handler's filter or formatter sees them. Installed once; a later
+    `setup_logging` only swaps the secrets (no wrapper around a wrapper)."""
+
+    def __init__(self, inner: Callable[..., logging.LogRecord]) -> None:
+        self.inner = inner
+        self.redactor = RedactingFilter(())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.inner(*args, **kwargs)
+        self.redactor.filter(record)
+        return record
+
+
+def redact_all_records(secrets: Iterable[str]) -> None:
+    """Make every LogRecord of this process free of `secrets` from the moment it exists."""
+    factory = logging.getLogRecordFactory()
+    if not isinstance(factory, _RedactingRecordFactory):
+        factory = _RedactingRecordFactory(factory)
+        logging.setLogRecordFactory(factory)
+    factory.redactor = RedactingFilter(secrets)
+
+
 def setup_logging(
     level: str = "INFO", *, secrets: Iterable[str] = (), stream: object = None
 ) -> logging.Handler:
     """Configure the root logger once for the process; returns the handler it installed."""
+    redact_all_records(secrets)
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
     handler.setFormatter(logging.Formatter(_FORMAT))
     handler.addFilter(RedactingFilter(secrets))
