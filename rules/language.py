@@ -141,7 +141,8 @@ _CLOSERS = {"“": '"”', "„": '“”"'}
 _COMPARISON = re.compile(r"<=|>=|=<|=>|==|[<>=≤≥]")
 # A parenthesised part stays inside its word: "Mykolaivka (Donetsk oblast, Kramatorsk raion)".
 _WORD = re.compile(r"(?:\([^()]*\)|[^\s,;:\"“”„«»<>=≤≥])+")
-# A place can also be written as its P-code (what `display_name` falls back to).
+# A P-code (what `display_name` falls back to) is a place only when the directory knows it;
+# it is never suggested to someone who misspelt a name.
 _PLACE_ID = re.compile(r"UA(?:\d{2}|\d{4}|\d{7}|\d{10})?")
 _NUMBER = re.compile(r"([+\-−–]?)(\d+(?:\.\d+)?)(.*)")
 _THOUSANDS = re.compile(r"\d{3}")
@@ -373,8 +374,6 @@ class _Parser:
             place_id = self.places.lookup(name)
             if place_id is None and name.endswith("."):
                 place_id = self.places.lookup(name.rstrip("."))
-            if place_id is None and size == 1 and _PLACE_ID.fullmatch(name):
-                place_id = name
             if place_id is not None:
                 self.draft.places.add(place_id)
                 self.i += size

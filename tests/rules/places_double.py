@@ -35,6 +35,9 @@ class TinyPlaces:
                 self._ids[name.casefold()] = place_id
 
     def lookup(self, name: str) -> str | None:
+        # Like the gazetteer: a known P-code is a name of its place; an unknown one is not.
+        if name.upper() in PLACES:
+            return name.upper()
         return self._ids.get(" ".join(name.split()).casefold())
 
     def suggest(self, name: str, limit: int = 3) -> list[str]:

@@ -314,3 +314,18 @@ def test_any_text_gives_a_rule_or_a_syntax_error(text: str) -> None:
         assert str(exc)
         return
     assert parse_rule(format_rule(rule, places=TINY), places=TINY) == rule
+
+
+@pytest.mark.skipif(not HAVE_GAZETTEER, reason="feeds.gazetteer not written yet")
+def test_p_codes_are_places_only_when_the_gazetteer_knows_them() -> None:
+    from feeds.gazetteer import load_gazetteer
+
+    gazetteer = load_gazetteer()
+    assert parse_rule("power outage in UA6312027001", places=gazetteer).places == {
+        "UA6312027001"
+    }
+    # Well-formed but unknown: a rule that could never match is refused, not stored.
+    with pytest.raises(RuleSyntaxError) as caught:
+        parse_rule("power outage in UA1234567890", places=gazetteer)
+    assert caught.value.code == "unknown_place"
+    assert "UA1234567890" in str(caught.value)
