@@ -321,9 +321,7 @@ def test_p_codes_are_places_only_when_the_gazetteer_knows_them() -> None:
     from feeds.gazetteer import load_gazetteer
 
     gazetteer = load_gazetteer()
-    assert parse_rule("power outage in UA6312027001", places=gazetteer).places == {
-        "UA6312027001"
-    }
+    assert parse_rule("power outage in UA6312027001", places=gazetteer).places == {"UA6312027001"}
     # Well-formed but unknown: a rule that could never match is refused, not stored.
     with pytest.raises(RuleSyntaxError) as caught:
         parse_rule("power outage in UA1234567890", places=gazetteer)
