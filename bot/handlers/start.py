@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
@@ -20,6 +21,7 @@ from bot.handlers.common import (
 )
 from bot.i18n import t
 from bot.storage import rules as rules_store
+from bot.storage import setup_drafts as drafts_store
 from bot.storage import subscribers as subscribers_store
 from bot.storage.errors import RuleLimitReached
 from feeds.models import Category
@@ -35,12 +37,13 @@ WATCHES: tuple[tuple[str, Category], ...] = (
     ("attacks", Category.ENERGY_ATTACK),
 )
 COLD_STEPS: tuple[int | None, ...] = (None, -10, -15, -20)
-_DRAFT_KEY = "setup"
+_STAGES = ("places", "watch", "delivery")
 
 
 @dataclass(slots=True)
 class SetupDraft:
-    """What the person has chosen so far (kept in the chat's memory until they finish)."""
+    """What the person has chosen so far; stored after every step (`setup_drafts`), so a
+    restart or another web process carries on from the same point."""
 
     places: list[str] = field(default_factory=list)
     watches: set[str] = field(default_factory=set)
@@ -64,10 +67,37 @@ class SetupDraft:
             found.append(Rule(max_temp_c=float(self.cold_c), places=places, delivery=delivery))
         return found
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "places": list(self.places),
+            "watches": sorted(self.watches),
+            "cold_c": self.cold_c,
+            "stage": self.stage,
+        }
 
-def _draft(context: BotContext) -> SetupDraft | None:
-    draft = (context.chat_data or {}).get(_DRAFT_KEY)
-    return draft if isinstance(draft, SetupDraft) else None
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SetupDraft | None:
+        """The draft stored as `data`, or None when it is not one (a shape from elsewhere)."""
+        places, watches = data.get("places"), data.get("watches")
+        cold, stage = data.get("cold_c"), data.get("stage")
+        if not (isinstance(places, list) and all(isinstance(p, str) for p in places)):
+            return None
+        if not (isinstance(watches, list) and set(watches) <= {k for k, _ in WATCHES}):
+            return None
+        if cold not in COLD_STEPS or stage not in _STAGES:
+            return None
+        return cls(places=places, watches=set(watches), cold_c=cold, stage=stage)
+
+
+async def _draft(context: BotContext, chat_id: int) -> SetupDraft | None:
+    async with context.services.db.sessions() as session:
+        stored = await drafts_store.load_draft(session, chat_id=chat_id)
+    return SetupDraft.from_dict(stored) if stored is not None else None
+
+
+async def _save(context: BotContext, chat_id: int, draft: SetupDraft) -> None:
+    async with context.services.db.sessions() as session, session.begin():
+        await drafts_store.save_draft(session, chat_id=chat_id, draft=draft.to_dict())
 
 
 def _place_name(context: BotContext, place_id: str, lang: str) -> str:
@@ -155,8 +185,7 @@ async def start(update: Update, context: BotContext) -> None:
         await reply(update, t(lang, "errors.admins_only"))
         return
     draft = SetupDraft()
-    if context.chat_data is not None:
-        context.chat_data[_DRAFT_KEY] = draft
+    await _save(context, chat_id, draft)
     await reply(
         update, _places_text(context, draft, lang), markup=places_keyboard(context, draft, lang)
     )
@@ -170,7 +199,8 @@ async def setup_button(update: Update, context: BotContext) -> None:
     lang = subscriber.language
     if not await require_admin(update, context, lang):
         return
-    draft = _draft(context)
+    chat_id = subscriber.chat_id
+    draft = await _draft(context, chat_id)
     if draft is None:
         await query.answer(t(lang, "start.expired"), show_alert=True)
         return
@@ -179,6 +209,7 @@ async def setup_button(update: Update, context: BotContext) -> None:
     if action == "place" and draft.stage == "places":
         if context.services.gazetteer.get(value) is not None:
             draft.toggle_place(value)
+            await _save(context, chat_id, draft)
         await query.answer()
         await edit_or_reply(
             update, _places_text(context, draft, lang), markup=places_keyboard(context, draft, lang)
@@ -188,6 +219,7 @@ async def setup_button(update: Update, context: BotContext) -> None:
             await query.answer(t(lang, "start.need_place"), show_alert=True)
             return
         draft.stage = "watch"
+        await _save(context, chat_id, draft)
         await query.answer()
         await edit_or_reply(update, t(lang, "start.watch"), markup=watch_keyboard(draft, lang))
     elif action in ("watch", "cold") and draft.stage == "watch":
@@ -195,6 +227,7 @@ async def setup_button(update: Update, context: BotContext) -> None:
             draft.cold_c = COLD_STEPS[(COLD_STEPS.index(draft.cold_c) + 1) % len(COLD_STEPS)]
         elif value in dict(WATCHES):
             draft.watches ^= {value}
+        await _save(context, chat_id, draft)
         await query.answer()
         await edit_or_reply(update, t(lang, "start.watch"), markup=watch_keyboard(draft, lang))
     elif action == "watch_done" and draft.stage == "watch":
@@ -202,6 +235,7 @@ async def setup_button(update: Update, context: BotContext) -> None:
             await query.answer(t(lang, "start.need_watch"), show_alert=True)
             return
         draft.stage = "delivery"
+        await _save(context, chat_id, draft)
         await query.answer()
         time_text = subscriber.digest_time.strftime("%H:%M")
         await edit_or_reply(
@@ -237,8 +271,8 @@ async def _finish(
     if delivery is not Delivery.INSTANT:
         async with services.db.sessions() as session, session.begin():
             await subscribers_store.update_subscriber(session, chat_id=chat.id, digest_enabled=True)
-    if context.chat_data is not None:
-        context.chat_data.pop(_DRAFT_KEY, None)
+    async with services.db.sessions() as session, session.begin():
+        await drafts_store.delete_draft(session, chat_id=chat.id)
     done = t(lang, "start.done", rules="\n".join(texts) or "—")
     await edit_or_reply(update, f"{done}\n\n{problem}" if problem else done)
 
@@ -248,10 +282,11 @@ async def typed_place(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None or message.text is None:
         return
-    draft = _draft(context)
     chat = update.effective_chat
+    assert chat is not None
+    draft = await _draft(context, chat.id)
     if draft is None or draft.stage != "places":
-        if chat is not None and chat.type == chat.PRIVATE:
+        if chat.type == chat.PRIVATE:
             subscriber = await subscriber_for(update, context)
             await reply(update, t(subscriber.language, "errors.plain_text"))
         return
@@ -274,6 +309,7 @@ async def typed_place(update: Update, context: BotContext) -> None:
         return
     if place_id not in draft.places:
         draft.places.append(place_id)
+        await _save(context, chat.id, draft)
     await reply(
         update,
         _places_text(context, draft, lang),
@@ -288,7 +324,7 @@ async def shared_location(update: Update, context: BotContext) -> None:
         return
     subscriber = await subscriber_for(update, context)
     lang = subscriber.language
-    draft = _draft(context)
+    draft = await _draft(context, subscriber.chat_id)
     if not await is_chat_admin(update, context):
         return
     if draft is None or draft.stage != "places":
@@ -304,6 +340,7 @@ async def shared_location(update: Update, context: BotContext) -> None:
         return
     if found.oblast not in draft.places:
         draft.places.append(found.oblast)
+        await _save(context, subscriber.chat_id, draft)
     near = html.escape(_place_name(context, found.id, lang))
     area = html.escape(_place_name(context, found.oblast, lang))
     await reply(update, t(lang, "start.location_found", near=near, place=area))

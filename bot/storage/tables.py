@@ -168,6 +168,20 @@ class SubscriberRow(Base):
     last_digest_on: Mapped[date | None]
 
 
+class SetupDraftRow(Base):
+    """A chat's unfinished guided setup (/start): stored, not kept in one process's memory, so
+    a restart or another web process behind the load balancer carries on where it was
+    (migration 0004). Deleted when the setup ends, and with the chat."""
+
+    __tablename__ = "setup_drafts"
+
+    chat_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.chat_id", ondelete="CASCADE"), primary_key=True
+    )
+    draft: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
 class RuleRow(Base):
     __tablename__ = "rules"
     __table_args__ = (CheckConstraint(_in("delivery", DELIVERIES), name="delivery"),)

@@ -64,6 +64,7 @@ async def running_bot(
     tmp_path: Path,
     *,
     configure: Callable[[dict[str, Any]], None] | None = None,
+    keep_db: bool = False,
 ) -> AsyncIterator[Harness]:
     values: dict[str, Any] = {
         "telegram_bot_token": api.token,
@@ -78,7 +79,8 @@ async def running_bot(
     template = tmp_path.parent / "handlers-template.db"
     if not template.exists():
         await upgrade_to_head(f"sqlite+aiosqlite:///{template}")
-    shutil.copy(template, tmp_path / "bot.db")
+    if not (keep_db and (tmp_path / "bot.db").exists()):  # keep_db: a restart of the bot
+        shutil.copy(template, tmp_path / "bot.db")
     services = await open_services(settings, migrate=False)
     app = build_application(settings, services)
     try:

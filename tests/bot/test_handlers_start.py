@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.storage import rules as rules_store
+from bot.storage import setup_drafts as drafts_store
 from bot.storage import subscribers as subscribers_store
 from tests.bot.handlers_support import Harness, running_bot
 from tests.fakes import FakeTelegramAPI
@@ -51,6 +52,32 @@ async def test_new_user_sets_up_power_outages_in_kyiv_with_buttons(
         assert [text for _, _, text in bot.services.rulebook.rules_of(CHAT)] == [stored.text]
         # One message kept being edited: the setup does not flood the chat.
         assert len(api.messages_to(CHAT)) == 2
+
+
+async def test_setup_carries_on_after_a_restart(
+    fake_telegram: FakeTelegramAPI, tmp_path: Path
+) -> None:
+    """The draft is stored, not held in the process: a bot restarted (or another web process)
+    between two button presses continues the same setup."""
+    api = fake_telegram
+    async with running_bot(api, tmp_path) as bot:
+        _, places = await bot.say(CHAT, "/start", count=2)
+        await bot.press(CHAT, places, "setup:place:UA63")
+        await bot.press(CHAT, places, "setup:places_done")
+        watch = api.messages_to(CHAT)[-1]
+        await bot.press(CHAT, watch, "setup:watch:water")
+    async with running_bot(api, tmp_path, keep_db=True) as bot:
+        await bot.press(CHAT, watch, "setup:watch:heating")
+        # Water, chosen before the restart, is still ticked beside heating.
+        ticked = {data for text, data in api.messages_to(CHAT)[-1].buttons if "✅" in text}
+        assert ticked == {"setup:watch:heating", "setup:watch:water"}
+        await bot.press(CHAT, watch, "setup:watch_done")
+        await bot.press(CHAT, api.messages_to(CHAT)[-1], "setup:deliver:instant")
+        [stored] = await _rules(bot, CHAT)
+        assert stored.text == "heating outage, water outage in Kharkiv oblast"
+        # Finished: the draft is gone with the buttons.
+        async with bot.services.db.sessions() as session:
+            assert await drafts_store.load_draft(session, chat_id=CHAT) is None
 
 
 async def test_setup_in_ukrainian_with_cold_threshold_and_digest(
