@@ -5,7 +5,10 @@ Terms are words minus stop words, English ones stripped of inflection ("strikes"
 "zelensky"), then cut to a short prefix (a crude stem that also works for inflected Ukrainian
 and Russian). Weights come from how common a term is among the headlines seen so far
 (`TermStats`), so "Ukraine" or "attack" weigh little and "Oreshnik" a lot (`DOMAIN_STOPWORDS`,
-which drops such words outright, is an option that measured worse).
+which drops such words outright, is an option that measured worse). With `concepts`, the words
+reporters use interchangeably for one thing ("blackout", "electricity", "світло" -> "power";
+"strike", "shelling", "удар" -> "attack") and Ukrainian and Russian forms of the common names
+("Києві", "Киев" -> "kyiv") become one term, so two wordings of one event share terms.
 """
 
 from __future__ import annotations
@@ -67,6 +70,56 @@ VARIANTS = {
     "offence": "offense",
     "programme": "program",
 }
+
+# Words for one thing in this domain, by the term they fold into (written as headline words;
+# `title_terms` stems them the same way as the headline's). Deliberately not "energy": an
+# "energy minister" is not a blackout.
+_CONCEPT_TEXT = {
+    "power": """power electricity electric electrical blackout blackouts outage outages powerless
+        grid darkness dark""",
+    "heat": "heat heating warm warmth radiator radiators heater heaters",
+    "cold": "cold freezing freeze frozen frigid frost winter chill icy",
+    "attack": """attack strike struck bombard bombardment bombing bombs barrage pound pummel
+        batter blitz hit shelling assault blast""",
+}
+# Ukrainian and Russian word beginnings (after case folding), by the English term they fold
+# into: inflection changes the ending ("Київ", "Києві", "Києва"), so a prefix decides.
+_CYRILLIC_CONCEPTS = (
+    ("світл", "power"),
+    ("електр", "power"),
+    ("знеструм", "power"),
+    ("блекаут", "power"),
+    ("свет", "power"),
+    ("электр", "power"),
+    ("обесточ", "power"),
+    ("блэкаут", "power"),
+    ("опален", "heat"),
+    ("отоплен", "heat"),
+    ("тепл", "heat"),
+    ("холод", "cold"),
+    ("мороз", "cold"),
+    ("атак", "attack"),
+    ("удар", "attack"),
+    ("обстр", "attack"),
+    ("енерг", "energy"),
+    ("энерг", "energy"),
+    ("київ", "kyiv"),
+    ("києв", "kyiv"),
+    ("киев", "kyiv"),
+    ("харк", "kharkiv"),
+    ("харьк", "kharkiv"),
+    ("одес", "odesa"),
+    ("дніпр", "dnipro"),
+    ("днепр", "dnipro"),
+    ("львів", "lviv"),
+    ("львов", "lviv"),
+    ("зеленськ", "zelens"),
+    ("зеленск", "zelens"),
+    ("україн", "ukrain"),
+    ("украин", "ukrain"),
+    ("росі", "russia"),
+    ("росс", "russia"),
+)
 
 # Headlines of daily round-ups ("List of key events, day 1,431", "Campaign Assessment,
 # January 24"): they cover many events at once, so their words must not pull separate events
@@ -158,9 +211,11 @@ def title_terms(
     *,
     stem: bool = True,
     domain_stopwords: bool = False,
+    concepts: bool = False,
 ) -> frozenset[str]:
     """The content terms of a headline: normalised words minus stop words (and, when asked,
-    domain stop words), variants folded, English inflection stripped, cut to a stem.
+    domain stop words), variants folded, English inflection stripped, cut to a stem, and (with
+    `concepts`) synonyms and other-language forms folded into one term (see `concept_of`).
 
     Domain stop words are off by default: measured on the Google News reference they cost
     recall for no precision, as inverse-frequency weights already make them light."""
@@ -174,10 +229,36 @@ def title_terms(
         if any(ch.isdigit() for ch in word):
             terms.add(word)
             continue
+        if concepts and not word.isascii():
+            folded = concept_of(word)
+            if folded is not None:
+                terms.add(folded)
+                continue
         if stem:
             word = english_stem(VARIANTS.get(word, word))
-        terms.add(word[:STEM_LENGTH])
+        term = word[:STEM_LENGTH]
+        terms.add(_CONCEPTS.get(term, term) if concepts else term)
     return frozenset(terms)
+
+
+def _term(word: str) -> str:
+    return english_stem(VARIANTS.get(word, word))[:STEM_LENGTH]
+
+
+_CONCEPTS = {
+    _term(word): _term(head) for head, words in _CONCEPT_TEXT.items() for word in words.split()
+}
+
+
+def concept_of(word: str) -> str | None:
+    """The term a normalised word folds into as a concept ("blackouts" -> "power", "світла" ->
+    "power", "Києві" -> "kyiv"), or None when it stands for itself."""
+    if word.isascii():
+        return _CONCEPTS.get(_term(word))
+    for prefix, concept in _CYRILLIC_CONCEPTS:
+        if word.startswith(prefix):
+            return concept
+    return None
 
 
 class TermStats:

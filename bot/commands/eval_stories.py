@@ -34,9 +34,14 @@ a pair of them counts as positive only when some group lists both.
 
 `--sample N` prints N predicted pairs that are not reference pairs (seeded, so repeatable)
 for a person to judge whether they really are one event; `--ablation` scores the grouper
-with each title-matching signal turned off in turn (`rules.grouping.Matching`, and the
-story span), ending with the settings before them ("previous": single link, no stemming,
-round-ups matched, one shared term enough, no span limit).
+with each title-matching signal turned off in turn (`rules.grouping.Matching`, the story
+span and the late penalty), ending with earlier defaults ("2026-11": no concept folding, no
+late penalty, threshold 0.12; "previous": besides, single link, no stemming, round-ups
+matched, one shared term enough, no span limit).
+
+`--since` / `--until` (dates, inclusive) keep the items published in that range and the
+reference pairs among them, so constants can be tuned on one part of a file and checked on
+the other (e.g. `--until 2026-01-13` and `--since 2026-01-14`).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ import random
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -57,7 +62,13 @@ from urllib.parse import urlsplit
 
 from feeds.extract import extract
 from feeds.models import Item, Signals
-from rules.grouping import DEFAULT_THRESHOLD, DEFAULT_WINDOW, Matching, StoryGrouper
+from rules.grouping import (
+    DEFAULT_THRESHOLD,
+    DEFAULT_WINDOW,
+    LATE_PENALTY,
+    Matching,
+    StoryGrouper,
+)
 from rules.similarity import normalise_title, strip_publisher
 
 # Outlets of the direct feeds in the corpus, by host; other hosts are named by their host.
@@ -66,21 +77,39 @@ _FEED_OUTLETS = {
     "feeds.bbci.co.uk": "BBC",
     "feeds.foxnews.com": "Fox News",
 }
-_SWEEP = (0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.4, 0.5)
-# Each row turns one signal of the default `Matching` off (or the alternative on).
-_ABLATION: tuple[tuple[str, Matching, timedelta | None], ...] = (
-    ("default", Matching(), DEFAULT_WINDOW),
-    ("single-link", Matching(link="single"), DEFAULT_WINDOW),
-    ("no stemming/folding", Matching(stem=False), DEFAULT_WINDOW),
-    ("+ domain stop words", Matching(domain_stopwords=True), DEFAULT_WINDOW),
-    ("round-ups matched", Matching(roundups=False), DEFAULT_WINDOW),
-    ("+ token-set ratio", Matching(fuzzy=True), DEFAULT_WINDOW),
-    ("one shared term enough", Matching(min_shared=1), DEFAULT_WINDOW),
-    ("no max span", Matching(), None),
-    (
+_SWEEP = (0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5)
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One row of `--ablation`: grouper settings, and a threshold of its own when it has one."""
+
+    label: str
+    matching: Matching = field(default_factory=Matching)
+    max_span: timedelta | None = DEFAULT_WINDOW
+    late_penalty: float = LATE_PENALTY
+    threshold: float | None = None
+
+
+# Each row turns one signal of the defaults off (or the alternative on).
+_ABLATION: tuple[Variant, ...] = (
+    Variant("default"),
+    Variant("single-link", Matching(link="single")),
+    Variant("no stemming/folding", Matching(stem=False, concepts=False)),
+    Variant("no concept folding", Matching(concepts=False)),
+    Variant("+ domain stop words", Matching(domain_stopwords=True)),
+    Variant("round-ups matched", Matching(roundups=False)),
+    Variant("+ token-set ratio", Matching(fuzzy=True)),
+    Variant("one shared term enough", Matching(min_shared=1)),
+    Variant("no late penalty", late_penalty=0.0),
+    Variant("no max span", max_span=None),
+    Variant("2026-11", Matching(concepts=False), late_penalty=0.0, threshold=0.12),
+    Variant(
         "previous",
-        Matching(link="single", stem=False, roundups=False, min_shared=1),
-        None,
+        Matching(link="single", stem=False, concepts=False, roundups=False, min_shared=1),
+        max_span=None,
+        late_penalty=0.0,
+        threshold=0.12,
     ),
 )
 
@@ -154,6 +183,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="print N random predicted pairs that are not reference pairs, to judge by eye",
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of --sample (default 1)")
+    parser.add_argument(
+        "--since", type=date.fromisoformat, help="keep items published on or after this date"
+    )
+    parser.add_argument(
+        "--until", type=date.fromisoformat, help="keep items published on or before this date"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -163,13 +198,26 @@ def run(args: argparse.Namespace) -> int:
     except CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.since is not None or args.until is not None:
+        corpus = restrict(corpus, since=args.since, until=args.until)
+        if not corpus.items:
+            print("error: no items in that date range", file=sys.stderr)
+            return 2
     signals = [extract(item) for item in corpus.items]
     thresholds = _SWEEP if args.sweep else (args.threshold,)
     variants = _ABLATION if args.ablation else _ABLATION[:1]
     results = [
-        evaluate(corpus, signals, threshold=t, matching=m, max_span=span, label=label)
-        for label, m, span in variants
-        for t in thresholds
+        evaluate(
+            corpus,
+            signals,
+            threshold=t,
+            matching=v.matching,
+            max_span=v.max_span,
+            late_penalty=v.late_penalty,
+            label=v.label,
+        )
+        for v in variants
+        for t in ((v.threshold,) if v.threshold is not None else thresholds)
     ]
     if args.json:
         for scores in results:
@@ -233,6 +281,24 @@ def load_corpus(path: Path) -> Corpus:
     return Corpus(items=items, groups=tuple(groups))
 
 
+def restrict(corpus: Corpus, *, since: date | None = None, until: date | None = None) -> Corpus:
+    """The items published from `since` to `until` (inclusive; None: open) and the reference
+    groups cut down to them, items renumbered in their old order."""
+    keep = [
+        n
+        for n, item in enumerate(corpus.items)
+        if (since is None or item.published.date() >= since)
+        and (until is None or item.published.date() <= until)
+    ]
+    renumber = {old: new for new, old in enumerate(keep)}
+    groups = tuple(
+        frozenset(renumber[n] for n in group if n in renumber)
+        for group in corpus.groups
+        if any(n in renumber for n in group)
+    )
+    return Corpus(items=tuple(corpus.items[n] for n in keep), groups=groups)
+
+
 def _title_and_publisher(
     title: str, feed_url: str, related: list[tuple[str, str]]
 ) -> tuple[str, str]:
@@ -263,6 +329,7 @@ def evaluate(
     threshold: float = DEFAULT_THRESHOLD,
     matching: Matching | None = None,
     max_span: timedelta | None = DEFAULT_WINDOW,
+    late_penalty: float = LATE_PENALTY,
     label: str = "default",
     grouper_factory: Callable[[float], StoryGrouper] | None = None,
 ) -> Scores:
@@ -271,7 +338,10 @@ def evaluate(
         grouper = grouper_factory(threshold)
     else:
         grouper = StoryGrouper(
-            threshold=threshold, matching=matching or Matching(), max_span=max_span
+            threshold=threshold,
+            matching=matching or Matching(),
+            max_span=max_span,
+            late_penalty=late_penalty,
         )
     order = sorted(range(len(corpus.items)), key=lambda n: (corpus.items[n].published, n))
     story_of: dict[int, str] = {}

@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.models import Category, Item, PlaceMention, Severity, Signals
-from rules.grouping import Matching, StoryGrouper, UpdateKind
+from rules.grouping import LATE_PENALTY, Matching, StoryGrouper, UpdateKind
 from rules.models import Story
 from rules.similarity import (
+    concept_of,
     english_stem,
     is_roundup,
     normalise_title,
@@ -638,15 +639,133 @@ def test_average_link_keeps_a_drifting_story_apart() -> None:
 
 
 def test_story_takes_no_items_beyond_its_span() -> None:
-    grouper = StoryGrouper(window=timedelta(hours=36), max_span=timedelta(hours=36))
+    # Without the late penalty, so that only the hard bound is at work.
+    grouper = StoryGrouper(
+        window=timedelta(hours=36), max_span=timedelta(hours=36), late_penalty=0.0
+    )
     first = grouper.add(item("Kyiv heating outage after Russian strike"), NO_FACTS)
     grouper.add(item("Kyiv heating outage after Russian strike continues", hours=30), NO_FACTS)
     late = grouper.add(
         item("Kyiv heating outage after Russian strike persists", hours=45), NO_FACTS
     )
     assert late.story.id != first.story.id
-    unbounded = StoryGrouper(window=timedelta(hours=36), max_span=None)
+    unbounded = StoryGrouper(window=timedelta(hours=36), max_span=None, late_penalty=0.0)
     a = unbounded.add(item("Kyiv heating outage after Russian strike"), NO_FACTS)
     unbounded.add(item("Kyiv heating outage after Russian strike continues", hours=30), NO_FACTS)
     b = unbounded.add(item("Kyiv heating outage after Russian strike persists", hours=45), NO_FACTS)
     assert a.story.id == b.story.id
+
+
+# --- concept folding and the late penalty ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("word", "concept"),
+    [
+        pytest.param("blackouts", "power", id="en-plural"),
+        pytest.param("electricity", "power", id="en-synonym"),
+        pytest.param("shelling", "attack", id="en-attack"),
+        pytest.param("freezing", "cold", id="en-cold"),
+        pytest.param("світла", "power", id="uk-inflected"),
+        pytest.param("опалення", "heat", id="uk-heat"),
+        pytest.param("києві", "kyiv", id="uk-city-locative"),
+        pytest.param("киев", "kyiv", id="ru-city"),
+        pytest.param("energy", None, id="energy-is-not-power"),
+        pytest.param("minister", None, id="plain-word"),
+        pytest.param("героїв", None, id="uk-plain-word"),
+    ],
+)
+def test_concept_of(word: str, concept: str | None) -> None:
+    assert concept_of(word) == concept
+
+
+def test_concepts_make_synonyms_share_terms() -> None:
+    a = "Blackout in Kyiv after Russian shelling"
+    b = "Russian strikes leave Kyiv without electricity"
+    assert title_terms(a, concepts=True) & title_terms(b, concepts=True) == {
+        "power",
+        "attack",
+        "kyiv",
+        "russia",
+    }
+    assert title_terms(a) & title_terms(b) == {"kyiv", "russia"}
+
+
+def test_differently_worded_outage_reports_join_through_concepts() -> None:
+    titles = (
+        "Blackout hits Kharkiv after overnight shelling",
+        "Kharkiv left without electricity after Russian strikes",
+    )
+    for concepts, joined in ((True, True), (False, False)):
+        grouper = StoryGrouper(threshold=0.2, matching=Matching(concepts=concepts))
+        first = grouper.add(item(titles[0]), NO_FACTS)
+        second = grouper.add(item(titles[1], hours=1, source="BBC"), NO_FACTS)
+        assert (second.story.id == first.story.id) is joined, concepts
+
+
+def test_cross_language_titles_join_through_concepts() -> None:
+    grouper = StoryGrouper()
+    english = grouper.add(item("Russian attack leaves Kyiv without power"), NO_FACTS)
+    ukrainian = grouper.add(
+        item("Росія атакувала Київ: місто без світла", hours=1, source="Ukrinform"),
+        facts(language="uk"),
+    )
+    assert ukrainian.story.id == english.story.id
+    plain = StoryGrouper(matching=Matching(concepts=False))
+    first = plain.add(item("Russian attack leaves Kyiv without power"), NO_FACTS)
+    other = plain.add(
+        item("Росія атакувала Київ: місто без світла", hours=1, source="Ukrinform"),
+        facts(language="uk"),
+    )
+    assert other.story.id != first.story.id
+
+
+def test_next_day_headline_on_the_same_theme_starts_a_new_story() -> None:
+    first_title = "Russian drones hit Odesa port, grain terminal burns"
+    follow_up = "Odesa grain exports resume as port reopens"
+    joined = {}
+    for hours, penalty in ((3, LATE_PENALTY), (24, LATE_PENALTY), (24, 0.0)):
+        grouper = StoryGrouper(late_penalty=penalty)
+        first = grouper.add(item(first_title), NO_FACTS)
+        later = grouper.add(item(follow_up, hours=hours, source="BBC"), NO_FACTS)
+        joined[hours, penalty] = later.story.id == first.story.id
+    assert joined == {(3, LATE_PENALTY): True, (24, LATE_PENALTY): False, (24, 0.0): True}
+
+
+def test_next_day_report_with_the_same_facts_still_joins() -> None:
+    grouper = StoryGrouper()
+    outage = facts(Category.POWER_OUTAGE, places=(KYIV,))
+    first = grouper.add(item("Russian strike knocks out power in Kyiv"), outage)
+    later = grouper.add(
+        item("Kyiv residents spend second day without electricity", hours=22, source="BBC"),
+        outage,
+    )
+    assert later.story.id == first.story.id
+    # The titles alone are not enough a day later: the shared place and category carry it.
+    titles_only = StoryGrouper()
+    a = titles_only.add(item("Russian strike knocks out power in Kyiv"), NO_FACTS)
+    b = titles_only.add(
+        item("Kyiv residents spend second day without electricity", hours=22, source="BBC"),
+        NO_FACTS,
+    )
+    assert b.story.id != a.story.id
+
+
+def test_late_penalty_must_not_be_negative() -> None:
+    with pytest.raises(ValueError):
+        StoryGrouper(late_penalty=-0.1)
+
+
+def test_late_restoration_still_resolves_the_outage_story() -> None:
+    # Facts that agree waive the late penalty: a restoration comes after the cut by nature.
+    grouper = StoryGrouper()
+    cut = grouper.add(
+        item("Russian strike cuts power in Kyiv"),
+        facts(Category.POWER_OUTAGE, places=(KYIV,)),
+    )
+    restored = grouper.add(
+        item("Electricity supply restored across Kyiv", hours=34, source="Ukrinform"),
+        facts(Category.RESTORATION, places=(KYIV,)),
+    )
+    assert restored.kind is UpdateKind.RESOLVED
+    assert restored.story.id == cut.story.id
