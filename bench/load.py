@@ -18,8 +18,15 @@ dropped at the end), then per round (1 worker, 2 workers) starts, each in its ow
   unchanged, configured by environment variables only.
 
 Items are published at an even pace over `--duration` seconds, then `--burst` items at one
-instant (capacity: how fast the workers group and match a backlog). Measured:
+instant (capacity: how fast the workers group and match a backlog); the run then waits, up to
+`--drain-timeout` seconds after the burst, until every item is grouped and matched and the
+queue is sent. Measured:
 
+- lag of every published item: from its publication to the first chat, and to the last chat,
+  shown a message (alert, or an edit of one) whose text covers it (payload `news_at`, the
+  newest news in the text, at or after the item's second); items not shown by the end count
+  with the end of the run as a lower bound, and are counted by why (not fetched, grouped,
+  matched, or sent);
 - alert lag: the fake API's receive time of each alert's sendMessage minus the publish time
   of the newest item of the story when the alert was queued (the outbox payload's
   `published_at`, which is that item's pubDate = the second it appeared on the feed server);
@@ -559,6 +566,16 @@ def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str
             fetch(name, "SELECT chat_id, kind, status, payload::text AS payload FROM outbox")
         )
         result.update(_deliveries(args, calls=calls, outbox=outbox, burst_at=start + args.duration))
+        stored_items = asyncio.run(fetch(name, "SELECT key, story_id FROM items"))
+        pending = asyncio.run(fetch(name, "SELECT DISTINCT story_id FROM pending_matches"))
+        result["items"] = item_lags(
+            published,
+            stories={row["key"]: row["story_id"] for row in stored_items},
+            pending={row["story_id"] for row in pending},
+            outbox=outbox,
+            calls=calls,
+            ended_at=result["observed_until"],
+        )
         result.update(
             workers=workers,
             memory_mb=memory,
@@ -641,6 +658,13 @@ async def _observe(
                 done = True
                 break
             await asyncio.sleep(0.5)
+        # Grouped is not yet matched: wait for the last stories' alerts to be queued too.
+        matched_all = sent_all = False
+        while time.time() < deadline:
+            if not await conn.fetchval("SELECT count(*) FROM pending_matches"):
+                matched_all = True
+                break
+            await asyncio.sleep(0.5)
         after_burst = await counters()
         # Then let the sender finish the queue.
         while time.time() < deadline:
@@ -648,6 +672,7 @@ async def _observe(
                 "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')"
             )
             if pending == 0:
+                sent_all = True
                 break
             await asyncio.sleep(1.0)
         sampler.cancel()
@@ -657,6 +682,7 @@ async def _observe(
         stored = await conn.fetchval("SELECT count(*) FROM items")
         grouped = await grouped_items(conn)
         stories = await conn.fetchval("SELECT count(*) FROM stories")
+        observed_until = time.time()
     finally:
         await conn.close()
         await sampling.close()
@@ -680,6 +706,8 @@ async def _observe(
             "matches": int(after_burst[1] - at_burst[1]),
             "matches_per_s": round((after_burst[1] - at_burst[1]) / span, 1),
         },
+        "observed_until": observed_until,
+        "drained": done and matched_all and sent_all,
         "items_stored_total": int(stored),
         "items_grouped_total": int(grouped),
         "stories": int(stories),
@@ -758,6 +786,96 @@ def _deliveries(
     }
 
 
+def item_lags(
+    published: list[Published],
+    *,
+    stories: dict[str, str | None],
+    pending: set[str],
+    outbox: list[Any],
+    calls: list[tuple[Any, ...]],
+    ended_at: float,
+) -> dict[str, Any]:
+    """Lag per published item, every item of the run: from its publication to the first
+    message (an alert, or an edit of one) that reached a chat and showed it, i.e. whose
+    payload's `news_at` (newest news in the text) is at least the item's publish second; and
+    to the last chat told. An item never shown by the end counts with the run's end as its
+    time (a lower bound) in the "all" figures, and by why: not fetched, not grouped, not
+    matched yet, or matched but unsent. Items whose story matched no chat have no lag."""
+    shown_by: dict[tuple[str, int, str], tuple[str, float]] = {}
+    alerted: set[str] = set()
+    for row in outbox:
+        if row["kind"] not in ("alert", "edit"):
+            continue
+        payload = json.loads(row["payload"])
+        story = payload.get("story_id")
+        news_at = payload.get("news_at") or payload.get("published_at")
+        if not story:
+            continue
+        alerted.add(story)
+        if row["status"] == "sent" and news_at:
+            method = "sendMessage" if row["kind"] == "alert" else "editMessageText"
+            when = datetime.fromisoformat(news_at).timestamp()
+            key = (method, row["chat_id"], payload["text"])
+            if key not in shown_by or shown_by[key][1] < when:
+                shown_by[key] = (story, when)
+    # story -> chat -> [(send time, news_at)], by time
+    sent: dict[str, dict[int, list[tuple[float, float]]]] = {}
+    for method, chat_id, text, status, at in calls:
+        found = shown_by.get((method, chat_id, text)) if status == 200 else None
+        if found:
+            sent.setdefault(found[0], {}).setdefault(chat_id, []).append((at, found[1]))
+    for chats in sent.values():
+        for sends in chats.values():
+            sends.sort()
+    first: list[float] = []
+    last: list[float] = []
+    untold: list[float] = []
+    why: Counter[str] = Counter()
+    for item in published:
+        item_key = f"id:{item.guid}"  # feeds.parse.item_key of a guid
+        story = stories.get(item_key)
+        if item_key not in stories:
+            why["not fetched"] += 1
+        elif story is None:
+            why["not grouped"] += 1
+        elif story in pending:
+            why["not matched yet"] += 1
+        elif story not in alerted:
+            why["no chat to tell"] += 1
+            continue
+        else:
+            told = [
+                next((at for at, news_at in sends if news_at >= item.at), None)
+                for sends in sent.get(story, {}).values()
+            ]
+            times = [at for at in told if at is not None]
+            if times:
+                first.append(min(times) - item.at)
+                last.append(max(times) - item.at)
+                continue
+            why["matched, not sent"] += 1
+        untold.append(ended_at - item.at)
+
+    def spread(values: list[float]) -> dict[str, Any]:
+        return {
+            "n": len(values),
+            "p50": percentile(values, 0.5),
+            "p95": percentile(values, 0.95),
+            "max": round(max(values), 2) if values else None,
+        }
+
+    return {
+        "published": len(published),
+        "told": len(first),
+        "untold": dict(why),
+        "first_chat_lag_s": spread(first),
+        "last_chat_lag_s": spread(last),
+        # Untold items at the run's end: a lower bound of their lag.
+        "all_first_chat_lag_s": spread(first + untold),
+        "all_last_chat_lag_s": spread(last + untold),
+    }
+
+
 def _busy_rate(times: list[float]) -> float | None:
     """Messages per second over the seconds in which at least 100 were sent (a backlog)."""
     per_second = Counter(int(t) for t in times)
@@ -782,7 +900,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="SEND_RATE_PER_SECOND")
     parser.add_argument("--workers", default="1,2", help="worker counts, one round each")
     parser.add_argument(
-        "--drain-timeout", type=float, default=60.0, help="seconds after the burst, at most"
+        "--drain-timeout",
+        type=float,
+        default=240.0,
+        help="seconds after the burst, at most, for the backlog to be grouped, matched and sent",
     )
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--keep-db", action="store_true", help="leave the databases behind")
@@ -846,6 +967,22 @@ def _table(result: dict[str, Any]) -> str:
                 values.append("-")
         rows.append((label, *values))
 
+    line(
+        "every item: lag to 1st chat p50/p95/max (s)",
+        lambda r: "{p50} / {p95} / {max}".format(**r["items"]["all_first_chat_lag_s"]),
+    )
+    line(
+        "every item: lag to last chat p50/p95/max (s)",
+        lambda r: "{p50} / {p95} / {max}".format(**r["items"]["all_last_chat_lag_s"]),
+    )
+    line(
+        "items told / published, untold by why",
+        lambda r: (
+            f"{r['items']['told']} / {r['items']['published']}, "
+            + (", ".join(f"{k} {v}" for k, v in r["items"]["untold"].items()) or "-")
+        ),
+    )
+    line("backlog drained before the deadline", lambda r: "yes" if r["drained"] else "no")
     line(
         "alert lag p50 / p95 / max (s)",
         lambda r: "{p50} / {p95} / {max}".format(**r["alert_lag_s"]["stream"]),

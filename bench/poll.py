@@ -140,6 +140,7 @@ class Round:
     parsed_feeds: int
     items: int
     errors: int
+    cpu_per_request_ms: float = 0.0  # this process's CPU (not the parse workers') per feed
 
 
 def _process_cpu(pid: int) -> float:
@@ -181,6 +182,7 @@ def _summary(
         parsed_feeds=sum(1 for o in outcomes if o.ok and not o.not_modified),
         items=sum(len(o.items) for o in outcomes),
         errors=len(errors),
+        cpu_per_request_ms=1000 * cpu / max(1, len(outcomes)),
     )
 
 
@@ -224,6 +226,7 @@ def _baseline(urls: Sequence[str], server_pid: int) -> Round:
         parsed_feeds=len(urls) - errors,
         items=items,
         errors=errors,
+        cpu_per_request_ms=1000 * cpu / max(1, len(urls)),  # parsing included
     )
 
 
@@ -308,12 +311,13 @@ def _table(result: dict[str, Any]) -> str:
         f"{result['cpus']} CPUs, load average {result['load_average']} (shared machine: "
         "figures vary)",
         f"{'round':<48} {'wall s':>8} {'cpu s':>8} {'(workers)':>9} {'server':>7} "
-        f"{'parsed':>7} {'items':>7} {'errors':>7}",
+        f"{'parsed':>7} {'items':>7} {'errors':>7} {'ms/req':>7}",
     ]
     for r in result["rounds"]:
         lines.append(
             f"{r['name']:<48} {r['wall_s']:>8.2f} {r['cpu_s']:>8.2f} {r['cpu_workers_s']:>9.2f} "
-            f"{r['cpu_server_s']:>7.2f} {r['parsed_feeds']:>7} {r['items']:>7} {r['errors']:>7}"
+            f"{r['cpu_server_s']:>7.2f} {r['parsed_feeds']:>7} {r['items']:>7} {r['errors']:>7} "
+            f"{r['cpu_per_request_ms']:>7.2f}"
         )
     fmt: Callable[[float | None], str] = lambda x: "n/a" if x is None else f"{x:.1f}x"  # noqa: E731
     lines.append(

@@ -22,8 +22,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from telegram import Bot
-from telegram.error import TelegramError
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging, token_secrets
@@ -34,6 +32,9 @@ from bot.storage.errors import MigrationError
 from bot.storage.tables import SourceRow
 
 if TYPE_CHECKING:
+    # python-telegram-bot (~20 MB) is imported by the roles that talk to Telegram only.
+    from telegram import Bot
+
     from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -189,15 +190,18 @@ def start_role(role: str, main: RoleMain, *, needs_token: bool) -> int:
     return 0
 
 
-async def open_services_retrying(settings: Settings, stop: asyncio.Event) -> Services | None:
+async def open_services_retrying(
+    settings: Settings, stop: asyncio.Event, *, index_rules: bool = True
+) -> Services | None:
     """Migrate and open the services, waiting out a database that is not up yet (1..10 s);
-    None when `stop` came first. Errors other than an unreachable database are raised."""
+    None when `stop` came first. Errors other than an unreachable database are raised.
+    `index_rules=False`: see `open_services`."""
     from bot.services import open_services
 
     backoff = Backoff()
     while True:
         try:
-            return await open_services(settings)
+            return await open_services(settings, index_rules=index_rules)
         except MigrationError as exc:
             if not is_transient_db_error(exc.__cause__ or exc):
                 raise
@@ -324,6 +328,8 @@ async def retry_until_done(
 
 async def reach_telegram(bot: Bot, stop: asyncio.Event) -> bool:
     """Reach the Bot API once (getMe), waiting out an outage; False if stopped first."""
+    from telegram.error import TelegramError
+
     backoff = Backoff()
     while not stop.is_set():
         try:

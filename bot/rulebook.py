@@ -9,6 +9,8 @@ With several processes on PostgreSQL, `catch_up` applies what the others changed
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -64,13 +66,26 @@ class _Entry:
 class RuleBook:
     """The in-memory index of every rule that can fire, kept in step with the rules table."""
 
-    def __init__(self, *, db: Database, places: PlaceDirectory, max_rules_per_chat: int) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        places: PlaceDirectory,
+        max_rules_per_chat: int,
+        indexed: bool = True,
+    ) -> None:
         self.db = db
         self.places = places
         self.max_rules_per_chat = max_rules_per_chat
+        # A process that never matches (the sender, the webhook) only writes rules: it keeps
+        # no index, and the other processes learn of its changes from the change log.
+        self.indexed = indexed
         self._index = RuleIndex()
         self._entries: dict[int, _Entry] = {}
         self._by_chat: dict[int, set[int]] = {}
+        # Thousands of chats pick the same rules: each distinct rule is parsed and held once.
+        self._parsed: dict[str, Rule | None] = {}
+        self._distinct: dict[Rule, Rule] = {}
         # Where the next `catch_up` reads the change log from, and when it last did.
         self._floor: int | None = None
         self._caught_up_at: datetime | None = None
@@ -82,22 +97,29 @@ class RuleBook:
 
     async def load(self) -> int:
         """(Re)build the index from the table; returns how many rules can fire."""
-        async with self.db.sessions() as session:
-            # The watermark before the read: a change committed meanwhile is read again later.
-            floor = await sync_store.rule_change_floor(session)
-            stored = await rules_store.active_rules(session)
-        self._index = RuleIndex()
-        self._entries.clear()
-        self._by_chat.clear()
-        for rule in stored:
-            self._index_stored(rule)
+        if not self.indexed:
+            return 0
+        previous = (self._index, self._entries, self._by_chat, self._parsed, self._distinct)
+        self._index, self._entries, self._by_chat = RuleIndex(), {}, {}
+        self._parsed, self._distinct = {}, {}
+        try:
+            async with self.db.sessions() as session:
+                # The watermark before the read: a change committed meanwhile is read again.
+                floor = await sync_store.rule_change_floor(session)
+                async for batch in rules_store.active_rule_batches(session):
+                    for row in batch:
+                        self._index_rule(row.id, row.chat_id, row.text, row.rule_json)
+        except BaseException:
+            # `match` keeps answering from the index it had.
+            self._index, self._entries, self._by_chat, self._parsed, self._distinct = previous
+            raise
         self._floor, self._caught_up_at = floor, utc_now()
         return len(self._entries)
 
     async def catch_up(self) -> int:
         """Apply the rule changes other processes committed since the last look (PostgreSQL;
         a no-op on SQLite, where one process makes every change); returns chats refreshed."""
-        if self.db.dialect != "postgresql":
+        if self.db.dialect != "postgresql" or not self.indexed:
             return 0
         now = utc_now()
         if (
@@ -126,6 +148,8 @@ class RuleBook:
 
         With `session`, the index changes once that session's transaction commits.
         """
+        if not self.indexed:
+            return
         if session is not None:
             stored, chat = await self._chat_rules(session, chat_id)
             _after_commit(session, lambda: self._replace_chat(chat_id, stored, chat))
@@ -271,6 +295,7 @@ class RuleBook:
 
     def match(self, story: Story) -> list[MatchedRule]:
         """Every indexed rule `story` satisfies, by chat then rule id."""
+        self._require_index()
         found = []
         for rule_id in self._index.match(story):
             entry = self._entries[rule_id]
@@ -280,6 +305,7 @@ class RuleBook:
 
     def rules_of(self, chat_id: int) -> list[tuple[int, Rule, str]]:
         """(rule id, rule, canonical text) of the chat's rules that can fire, by id."""
+        self._require_index()
         ids = sorted(self._by_chat.get(chat_id, ()))
         return [(i, self._entries[i].rule, self._entries[i].text) for i in ids]
 
@@ -287,20 +313,44 @@ class RuleBook:
         entry = self._entries.get(rule_id)
         return entry.text if entry else None
 
+    def _require_index(self) -> None:
+        # An empty answer would silently cost alerts or digests: refuse instead.
+        if not self.indexed:
+            raise RuntimeError("this RuleBook keeps no index (indexed=False)")
+
     # -- index bookkeeping -----------------------------------------------------------------
 
     def _index_stored(self, stored: StoredRule) -> None:
-        if stored.paused:
+        if stored.paused or not self.indexed:
             return
         try:
             rule = Rule.from_json(stored.rule_json)
         except RuleDataError:
             # A rule stored by a newer version: skip it rather than stop every alert.
             return
-        self._drop(stored.id)
-        self._index.add(stored.id, rule)
-        self._entries[stored.id] = _Entry(stored.chat_id, rule, stored.text)
-        self._by_chat.setdefault(stored.chat_id, set()).add(stored.id)
+        self._put(stored.id, stored.chat_id, self._shared(rule), sys.intern(stored.text))
+
+    def _index_rule(self, rule_id: int, chat_id: int, text: str, rule_json: str) -> None:
+        if rule_json in self._parsed:
+            rule = self._parsed[rule_json]
+        else:
+            try:
+                rule = self._shared(Rule.from_json(json.loads(rule_json)))
+            except (RuleDataError, ValueError):
+                rule = None  # stored by a newer version: skipped, as in `_index_stored`
+            self._parsed[rule_json] = rule
+        if rule is not None:
+            self._put(rule_id, chat_id, rule, sys.intern(text))
+
+    def _shared(self, rule: Rule) -> Rule:
+        # Equal rules (a frozen dataclass compares by value) become one object.
+        return self._distinct.setdefault(rule, rule)
+
+    def _put(self, rule_id: int, chat_id: int, rule: Rule, text: str) -> None:
+        self._drop(rule_id)
+        self._index.add(rule_id, rule)
+        self._entries[rule_id] = _Entry(chat_id, rule, text)
+        self._by_chat.setdefault(chat_id, set()).add(rule_id)
 
     def _drop(self, rule_id: int) -> None:
         entry = self._entries.pop(rule_id, None)

@@ -45,8 +45,14 @@ def fetch_limits_for(settings: Settings) -> FetchLimits:
     return FetchLimits(allow_private_hosts=settings.allow_private_feed_hosts)
 
 
-async def open_services(settings: Settings, *, migrate: bool = True) -> Services:
-    """Migrate the database (unless `migrate=False`), open it and load the rules into memory."""
+async def open_services(
+    settings: Settings, *, migrate: bool = True, index_rules: bool = True
+) -> Services:
+    """Migrate the database (unless `migrate=False`), open it and load the rules into memory.
+
+    `index_rules=False` is for a process that never matches stories nor reads rules back
+    (the sender): it keeps no rule index (at 50k rules, tens of MB and seconds to load).
+    """
     if migrate:
         await upgrade_to_head(settings.database_url)
     db = open_database(settings.database_url)
@@ -55,7 +61,12 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> Services
     try:
         # The gazetteer is ~20 MB of Python objects: load it off the event loop.
         gazetteer = await asyncio.to_thread(load_gazetteer)
-        rulebook = RuleBook(db=db, places=gazetteer, max_rules_per_chat=settings.max_rules_per_chat)
+        rulebook = RuleBook(
+            db=db,
+            places=gazetteer,
+            max_rules_per_chat=settings.max_rules_per_chat,
+            indexed=index_rules,
+        )
         await rulebook.load()
     except BaseException:
         await http.aclose()

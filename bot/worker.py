@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import html
 import logging
@@ -33,11 +34,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import BigInteger, any_, bindparam, delete, func, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
-from bot.render import RenderedAlert, facts_line, render_alert
+from bot.render import facts_line, render_alert
 from bot.roles import Backoff, log_step_failure, sleep_or_stop
 from bot.rulebook import MatchedRule
 from bot.services import Services
@@ -47,7 +49,7 @@ from bot.storage import outbox
 from bot.storage import sources as sources_store
 from bot.storage import stories as stories_store
 from bot.storage import sync as sync_store
-from bot.storage.db import chunked, dialect_name, utc_now
+from bot.storage.db import INSERT_CHUNK, chunked, dialect_name, utc_now
 from bot.storage.locks import GROUPING_LOCK, xact_lock
 from bot.storage.sources import StoredSource
 from bot.storage.subscribers import Subscriber
@@ -78,6 +80,9 @@ STORY_MATCH_LOCK_CLASS = 0x57A1EA
 SWEEP_LIMIT = 200
 
 
+# Place display names remembered for rendering (a few hundred bytes each).
+PLACE_NAME_CACHE = 20_000
+
 # How long a pause in finishing polls lets the news already fetched wait.
 NEWS_GRACE_SECONDS = 1.0
 
@@ -93,6 +98,8 @@ class CycleReport:
     story_updates: int = 0
     alerts: int = 0
     edits: int = 0
+    # Edits written into a message still queued for the chat instead of queued anew.
+    folded: int = 0
     replies: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -163,13 +170,14 @@ class Worker:
         self._stories_seen: datetime | None = None
         self._last_housekeeping: datetime | None = None
         self.last_cycle_at: datetime | None = None
+        self._place_names: dict[tuple[str, str], str] = {}
 
     # -- the loop --------------------------------------------------------------------------
 
     async def run_forever(
         self, *, tick_seconds: float | None = None, stop: asyncio.Event | None = None
     ) -> None:
-        """Poll whatever is due, then sleep a tick, until `stop` is set (never without it).
+        """Poll whatever is due, then sleep a tick (not after a full batch), until `stop` is set.
 
         Errors are logged and the loop goes on: a database outage in one line, waited out
         with a growing pause (1..10 s). On the way out the leases still held are given back.
@@ -184,6 +192,10 @@ class Worker:
                     report = await self.poll_once()
                     backoff.succeeded()
                     self._log_cycle(report)
+                    if report.polled >= SOURCES_PER_CYCLE:
+                        # A full batch: more feeds are likely due. Resting a tick per 50 feeds
+                        # would stretch 1,000 feeds' round past a 60 s interval.
+                        delay = 0.0
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -464,6 +476,7 @@ class Worker:
         async with self.services.db.sessions() as session, session.begin():
             if not await _story_lock(session, story_id, wait=wait):
                 return None
+            await _plan_each_statement(session)
             # Deleted first (undone if this transaction fails): on SQLite a write as the first
             # statement takes the write lock at once, instead of a read that later fails to
             # upgrade while the sender writes.
@@ -558,69 +571,79 @@ class Worker:
                 per_chat.setdefault(match.chat_id, match)
         if not per_chat:
             return 0
-        chats = await _subscribers(session, list(per_chat))
-        earlier = {
-            a.chat_id: a for a in await alerts_store.alerts_for_story(session, story_id=story.id)
-        }
+        earlier = await alerts_store.fingerprints_for_story(session, story_id=story.id)
         current = fingerprint(story)
+        # Only chats with something new to see: a first alert (fresh news) or changed facts.
+        due = {
+            chat_id: match
+            for chat_id, match in per_chat.items()
+            if (chat_id in earlier and earlier[chat_id] != current)
+            or (chat_id not in earlier and fresh)
+        }
+        if not due:
+            return 0
+        chats = await _subscribers(session, list(due))
         published = story.last_published.isoformat()
         queued = 0
         new_alerts: dict[int, dict[str, Any]] = {}
         edits: list[outbox.NewMessage] = []
-        texts: dict[tuple[str, str], RenderedAlert] = {}
         replies: list[outbox.NewMessage] = []
+        # Thousands of chats share a language and a rule text, and a reply depends on the
+        # language alone: each is rendered once per story update.
+        texts: dict[tuple[str, str], str] = {}
+        reply_texts: dict[tuple[str, str], str] = {}
         # In chat order: two transactions that update the same alert rows in one order cannot
         # deadlock each other.
-        for chat_id, match in sorted(per_chat.items()):
+        for chat_id, match in sorted(due.items()):
+            previous = earlier.get(chat_id)
             chat = chats.get(chat_id)
             if chat is None or not chat.active or chat.paused:
                 continue
             lang = chat.language
             silent = chat.in_quiet_hours(now) and story.severity < Severity.CRITICAL
-            # Thousands of chats share a language and a rule text: render each pair once.
-            rendered = texts.get((lang, match.text))
-            if rendered is None:
-                rendered = render_alert(
+            body = texts.get((lang, match.text))
+            if body is None:
+                body = texts[(lang, match.text)] = render_alert(
                     story, lang=lang, rule_text=match.text, place_name=self._place_name
-                )
-                texts[(lang, match.text)] = rendered
+                ).text
             markup = _pause_button(lang, match.rule_id)
-            alert = earlier.get(chat_id)
-            if alert is None:
-                if fresh:
-                    new_alerts[chat_id] = {
-                        "text": rendered.text,
-                        "parse_mode": "HTML",
-                        "disable_notification": silent,
-                        "reply_markup": markup,
-                        "story_id": story.id,
-                        "rule_id": match.rule_id,
-                        "published_at": published,
-                    }
-                continue
-            if alert.fingerprint == current:
+            if previous is None:
+                new_alerts[chat_id] = {
+                    "text": body,
+                    "parse_mode": "HTML",
+                    "disable_notification": silent,
+                    "reply_markup": markup,
+                    "story_id": story.id,
+                    "rule_id": match.rule_id,
+                    "published_at": published,
+                    "news_at": published,
+                }
                 continue
             edits.append(
                 outbox.NewMessage(
                     chat_id=chat_id,
                     kind="edit",
                     payload={
-                        "text": rendered.text,
+                        "text": body,
                         "parse_mode": "HTML",
                         "reply_markup": markup,
                         "story_id": story.id,
+                        "news_at": published,
                     },
                     dedupe_key=f"edit:{chat_id}:{story.id}:{current}",
                 )
             )
-            reply = _escalation(alert.fingerprint, story, update)
-            if reply is not None and fresh:
+            reason = _escalation(previous, story, update)
+            if reason is not None and fresh:
+                reply = reply_texts.get((reason, lang))
+                if reply is None:
+                    reply = reply_texts[(reason, lang)] = self._reply_text(reason, story, lang)
                 replies.append(
                     outbox.NewMessage(
                         chat_id=chat_id,
                         kind="reply",
                         payload={
-                            "text": self._reply_text(reply, story, lang),
+                            "text": reply,
                             "parse_mode": "HTML",
                             "disable_notification": silent,
                             "story_id": story.id,
@@ -629,25 +652,40 @@ class Worker:
                     )
                 )
         if edits:
+            # Alert rows before outbox rows: the sender locks them in that order too.
             await alerts_store.set_fingerprints(
                 session,
                 story_id=story.id,
                 chat_ids=[edit.chat_id for edit in edits],
                 fingerprint=current,
             )
-            edited = await outbox.enqueue_many(session, messages=edits, now=now)
-            report.edits += len(edited)
-            queued += len(edited)
+            # A chat whose alert or last edit still waits in the queue gets the new text in
+            # that message: the latest figures once, not every step in between.
+            edited = await outbox.enqueue_story_edits(
+                session,
+                edits=edits,
+                waiting_keys={
+                    edit.chat_id: (
+                        f"alert:{edit.chat_id}:{story.id}",
+                        f"edit:{edit.chat_id}:{story.id}:{earlier[edit.chat_id]}",
+                    )
+                    for edit in edits
+                },
+                now=now,
+            )
+            report.edits += len(edited.created)
+            report.folded += len(edited.folded)
+            queued += len(edited.created)
         if replies:  # after the edits: the fresh figures first, then the reply pointing at them
-            replied = await outbox.enqueue_many(session, messages=replies, now=now)
+            replied = await outbox.enqueue_bulk(session, messages=replies, now=now)
             report.replies += len(replied)
             queued += len(replied)
         if new_alerts:
-            # A story can reach thousands of chats: claim and queue them in multi-row INSERTs.
+            # A story can reach thousands of chats: claim and queue them in bulk statements.
             claimed = await alerts_store.record_alerts(
                 session, story_id=story.id, chat_ids=list(new_alerts), fingerprint=current, now=now
             )
-            created = await outbox.enqueue_many(
+            created = await outbox.enqueue_bulk(
                 session,
                 messages=[
                     outbox.NewMessage(
@@ -676,7 +714,15 @@ class Worker:
         )
 
     def _place_name(self, place_id: str, lang: str) -> str:
-        return self.services.gazetteer.display_name(place_id, lang)
+        # Every alert text names its places; the gazetteer's lookup is the costly part of
+        # rendering, and the places in the news are few.
+        key = (place_id, lang)
+        name = self._place_names.get(key)
+        if name is None:
+            if len(self._place_names) >= PLACE_NAME_CACHE:
+                self._place_names.clear()
+            name = self._place_names[key] = self.services.gazetteer.display_name(place_id, lang)
+        return name
 
     # -- state -----------------------------------------------------------------------------
 
@@ -730,9 +776,15 @@ def _escalation(previous: str, story: Story, update: StoryUpdate) -> str | None:
 def _pause_button(lang: str, rule_id: int) -> dict[str, Any]:
     return {
         "inline_keyboard": [
-            [{"text": t(lang, "alert.pause_rule"), "callback_data": f"rule:pause:{rule_id}"}]
+            [{"text": _pause_label(lang), "callback_data": f"rule:pause:{rule_id}"}]
         ]
     }
+
+
+@functools.cache
+def _pause_label(lang: str) -> str:
+    # One label per language for the thousands of buttons of one story.
+    return t(lang, "alert.pause_rule")
 
 
 def _state(source: StoredSource) -> SourceState:
@@ -762,12 +814,28 @@ def _extract_all(items: Sequence[Item]) -> dict[str, Signals]:
 async def _subscribers(session: AsyncSession, chat_ids: Sequence[int]) -> dict[int, Subscriber]:
     columns = tuple(SubscriberRow.__table__.c)
     found: dict[int, Subscriber] = {}
-    for chunk in chunked(list(chat_ids)):
-        rows = await session.execute(select(*columns).where(SubscriberRow.chat_id.in_(chunk)))
+    on_postgres = dialect_name(session) == "postgresql"
+    for chunk in chunked(list(chat_ids), 5000 if on_postgres else INSERT_CHUNK):
+        # PostgreSQL: one array parameter instead of thousands of IN placeholders.
+        chats = (
+            SubscriberRow.chat_id == any_(bindparam("chats", list(chunk), type_=ARRAY(BigInteger)))
+            if on_postgres
+            else SubscriberRow.chat_id.in_(list(chunk))
+        )
+        rows = await session.execute(select(*columns).where(chats))
         for row in rows:
             chat = Subscriber(**row._mapping)
             found[chat.chat_id] = chat
     return found
+
+
+async def _plan_each_statement(session: AsyncSession) -> None:
+    """PostgreSQL: plan this transaction's statements for their own arguments. A prepared
+    statement otherwise settles on a generic plan made while the outbox and alerts tables were
+    small (a sequential scan), whose cost then grows with them: seconds per story after an
+    hour of news, until an ANALYZE happens to invalidate it."""
+    if dialect_name(session) == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 async def _story_lock(session: AsyncSession, story_id: str, *, wait: bool) -> bool:

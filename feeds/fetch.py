@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-import httpcore
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
@@ -27,6 +26,7 @@ from feeds.errors import (
     TooManyRedirectsError,
 )
 from feeds.netsafety import Resolver, ensure_public_host
+from feeds.transport import FeedTransport, pinned
 
 # The shared client's connection pool: sized for `feeds.poll`'s default global cap, so that
 # every request in flight has a connection and finished ones stay open for the next request
@@ -109,77 +109,16 @@ def make_client(
     """The one shared client: names the bot, never follows redirects on its own.
 
     Use one client for every poll: its pool keeps connections alive between requests.
-    `max_connections` should be at least the poll's global cap (see `feeds.poll`).
+    `max_connections` should be at least the poll's global cap (see `feeds.poll`). Its
+    transport (`feeds.transport.FeedTransport`) connects to the addresses `fetch` checked;
+    a client with another transport still works, without that pinning.
     """
-    pool_limits = httpx.Limits(
-        max_connections=max_connections, max_keepalive_connections=max_connections
-    )
-    transport = httpx.AsyncHTTPTransport(limits=pool_limits)
-    _use_linear_pool(transport)
     return httpx.AsyncClient(
         headers={"User-Agent": user_agent, "Accept": ACCEPT},
         timeout=_timeout(limits),
-        limits=pool_limits,
-        transport=transport,
+        transport=FeedTransport(max_connections=max_connections),
         follow_redirects=False,
     )
-
-
-class _LinearTimePool(httpcore.AsyncConnectionPool):
-    """httpcore 1.0's pool with its bookkeeping pass made linear in the number of connections.
-
-    The stock pass (run when every request starts and when every response closes) counts all
-    connections once per idle connection: quadratic, so with a 100-connection pool it was the
-    largest CPU cost of a 304 poll (about half of it; see bench/README.md). Same decisions,
-    in the same order: closed and expired connections go, idle ones go while the pool holds
-    more than `max_keepalive_connections` (httpcore compares the total, not the idle count;
-    kept as is), then queued requests take the first available connection to their origin,
-    else a new one, else replace the first idle one.
-    """
-
-    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
-        closing: list[httpcore.AsyncConnectionInterface] = []
-        total = len(self._connections)
-        for connection in list(self._connections):
-            if connection.is_closed():
-                self._connections.remove(connection)
-                total -= 1
-            elif connection.has_expired() or (
-                connection.is_idle() and total > self._max_keepalive_connections
-            ):
-                self._connections.remove(connection)
-                total -= 1
-                closing.append(connection)
-
-        for pool_request in [request for request in self._requests if request.is_queued()]:
-            origin = pool_request.request.url.origin
-            available = next(
-                (
-                    connection
-                    for connection in self._connections
-                    if connection.can_handle_request(origin) and connection.is_available()
-                ),
-                None,
-            )
-            if available is None:
-                if len(self._connections) >= self._max_connections:
-                    idle = next((c for c in self._connections if c.is_idle()), None)
-                    if idle is None:
-                        continue  # wait until a connection frees up
-                    self._connections.remove(idle)
-                    closing.append(idle)
-                available = self.create_connection(origin)
-                self._connections.append(available)
-            pool_request.assign_to_connection(available)
-        return closing
-
-
-def _use_linear_pool(transport: httpx.AsyncHTTPTransport) -> None:
-    """Swap in `_LinearTimePool` when the transport holds the exact httpcore 1.0 pool it
-    replicates (a proxy pool, or another httpcore version, keeps its own code)."""
-    pool = getattr(transport, "_pool", None)
-    if type(pool) is httpcore.AsyncConnectionPool and httpcore.__version__.startswith("1.0."):
-        pool.__class__ = _LinearTimePool  # adds no state: only the one method differs
 
 
 async def fetch(
@@ -199,12 +138,12 @@ async def fetch(
     a concurrency cap is not held by a fetch that is only sleeping before its retry.
     """
     previous = validators or Validators()
-    _check_url(url)
+    parsed = _check_url(url)
     enter_slot = slot or contextlib.nullcontext
     # Fast path: most fetches succeed (or fail for good) at the first attempt, so tenacity is
     # only set up once a retryable failure has happened.
     try:
-        return await _attempt(client, url, previous, limits, resolver, enter_slot)
+        return await _attempt(client, url, parsed, previous, limits, resolver, enter_slot)
     except FetchError as exc:
         if limits.retries < 1 or not _retryable(exc, limits):
             raise
@@ -216,18 +155,19 @@ async def fetch(
         reraise=True,
     )
     result: FetchResult = await retrying(
-        _attempt, client, url, previous, limits, resolver, enter_slot
+        _attempt, client, url, parsed, previous, limits, resolver, enter_slot
     )
     return result
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str | httpx.URL) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise InvalidURLError(url, f"not a valid URL: {exc}") from exc
+        raise InvalidURLError(str(url), f"not a valid URL: {exc}") from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidURLError(url, "only absolute http:// and https:// feed URLs are allowed")
+        raise InvalidURLError(str(url), "only absolute http:// and https:// feed URLs are allowed")
+    return parsed
 
 
 def _timeout(limits: FetchLimits) -> httpx.Timeout:
@@ -242,6 +182,7 @@ def _timeout(limits: FetchLimits) -> httpx.Timeout:
 async def _attempt(
     client: httpx.AsyncClient,
     url: str,
+    parsed: httpx.URL,
     previous: Validators,
     limits: FetchLimits,
     resolver: Resolver | None,
@@ -250,7 +191,7 @@ async def _attempt(
     try:
         # Waiting for a slot is not part of the attempt's time budget.
         async with slot(), asyncio.timeout(limits.total_timeout):
-            return await _follow(client, url, previous, limits, resolver)
+            return await _follow(client, url, parsed, previous, limits, resolver)
     except TimeoutError as exc:
         raise FetchError(url, f"no complete answer within {limits.total_timeout:g} s") from exc
     except httpx.TimeoutException as exc:
@@ -265,12 +206,13 @@ async def _attempt(
 async def _follow(
     client: httpx.AsyncClient,
     url: str,
+    current: httpx.URL,
     previous: Validators,
     limits: FetchLimits,
     resolver: Resolver | None,
 ) -> FetchResult:
-    """Walk the redirect chain by hand so that every hop's host is checked."""
-    current = httpx.URL(url)
+    """Walk the redirect chain by hand so that every hop's host is checked (and the
+    connection pinned to the addresses checked)."""
     visited = {str(current)}
     permanent_url: str | None = None
     still_permanent = True
@@ -278,20 +220,25 @@ async def _follow(
     timeout = _timeout(limits)
 
     for _hop in range(limits.max_redirects + 1):
+        addresses = None
         if not limits.allow_private_hosts:
-            await ensure_public_host(
-                str(current), resolver=resolver, allowed_hosts=limits.allowed_private_hosts
+            addresses = await ensure_public_host(
+                current, resolver=resolver, allowed_hosts=limits.allowed_private_hosts
             )
         async with client.stream(
-            "GET", current, headers=headers, timeout=timeout, follow_redirects=False
+            "GET",
+            current,
+            headers=headers,
+            timeout=timeout,
+            follow_redirects=False,
+            extensions=pinned(addresses),
         ) as response:
             status = response.status_code
             if status in _REDIRECTS:
                 location = response.headers.get("location")
                 if not location:
                     raise HTTPStatusError(url, status, f"redirect ({status}) without a Location")
-                target = current.join(location)
-                _check_url(str(target))
+                target = _check_url(current.join(location))
                 if str(target) in visited:
                     raise TooManyRedirectsError(url, f"redirect loop back to {target}")
                 visited.add(str(target))

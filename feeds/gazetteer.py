@@ -79,8 +79,16 @@ class Gazetteer:
         self._places: dict[str, Place] = {
             row[0]: Place(row[0], row[1], row[2], row[3], row[4], row[5]) for row in data["places"]
         }
+        # 75,000 entries name 4,400 places, and many surface forms share their entries: one
+        # string per id, one tuple per (id, kind) and per entry list (a third of the memory).
+        ids = {pid: pid for pid in self._places}
+        shared: dict[Any, Any] = {}
+
+        def one(value: Any) -> Any:
+            return shared.setdefault(value, value)
+
         self.patterns: dict[str, tuple[Entry, ...]] = {
-            surface: tuple((pid, kind) for pid, kind in entries)
+            surface: one(tuple(one((ids.get(pid, pid), kind)) for pid, kind in entries))
             for surface, entries in data["patterns"].items()
         }
         self.centres: frozenset[str] = frozenset(data["centres"])
@@ -103,10 +111,11 @@ class Gazetteer:
 
     @cached_property
     def automaton(self) -> ahocorasick.Automaton:
-        """Aho-Corasick automaton over every surface form: value (length, entries)."""
+        """Aho-Corasick automaton over every surface form; the value is the surface form
+        itself (the key of `patterns`, so no second copy): its length and its entries."""
         auto = ahocorasick.Automaton()
-        for surface, entries in self.patterns.items():
-            auto.add_word(surface, (len(surface), entries))
+        for surface in self.patterns:
+            auto.add_word(surface, surface)
         auto.make_automaton()
         return auto
 

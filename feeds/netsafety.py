@@ -4,13 +4,12 @@ A feed URL comes from configuration or, later, from users: without this check it
 the bot read its own metadata service (169.254.169.254), a database on localhost, or a
 router's admin page, and show the answer back as "news".
 
-Known limit (DNS rebinding): the host is resolved here and then again by httpx when it
-connects, so a hostile DNS server could answer with a public address first and a private one
-second. Pinning the connection to the checked address would need a custom transport; every
-redirect hop is checked again. The default resolver caches each (host, port)'s addresses for
-`DNS_CACHE_TTL` seconds (a lookup per request cost a thread-pool hop and a DNS round trip):
-a name that moves from a public to a private address can pass the check for up to that long
-after the move, while httpx's own lookup at connect time already has the same blind spot.
+DNS rebinding: `ensure_public_host` returns the addresses it judged, and `feeds.fetch` pins
+the connection to them (`feeds.transport.PINNED_ADDRESSES`), so a DNS server that answers
+with a public address for the check and a private one for the connection gets nowhere; every
+redirect hop is checked and pinned again. The default resolver caches each (host, port)'s
+addresses for `DNS_CACHE_TTL` seconds (a lookup per request cost a thread-pool hop and a DNS
+round trip): a feed whose name moves to another public address is followed within that time.
 """
 
 from __future__ import annotations
@@ -129,12 +128,15 @@ def _literal_address(host: str) -> IPAddress | None:
 
 
 async def ensure_public_host(
-    url: str,
+    url: str | httpx.URL,
     *,
     resolver: Resolver | None = None,
     allowed_hosts: Collection[str] = (),
-) -> None:
+) -> tuple[str, ...] | None:
     """Raise `PrivateAddressError` unless every address `url`'s host resolves to is public.
+
+    Returns the addresses judged, for the connection to be pinned to; None when there is
+    nothing to pin (an exempt host, or a host that is itself an IP address).
 
     `resolver` defaults to `default_resolver` (the system resolver, cached for
     `DNS_CACHE_TTL` seconds); an injected resolver is used as is, uncached. `allowed_hosts`
@@ -142,30 +144,32 @@ async def ensure_public_host(
     server or a test server. A name that does not resolve raises
     `FetchError` (DNS failures are usually transient).
     """
-    parsed = httpx.URL(url)
+    parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    where = str(url)
     host = parsed.host.lower().rstrip(".")
     if host in allowed_hosts:
-        return
+        return None
     if not host:
-        raise PrivateAddressError(url, "(no host)")
+        raise PrivateAddressError(where, "(no host)")
     if host == "localhost" or host.endswith(".localhost"):
-        raise PrivateAddressError(url, host)
+        raise PrivateAddressError(where, host)
 
     literal = _literal_address(host)
     if literal is not None:
         if not is_public_address(literal):
-            raise PrivateAddressError(url, host, str(literal))
-        return
+            raise PrivateAddressError(where, host, str(literal))
+        return None
 
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         addresses = await (resolver or default_resolver)(host, port)
     except (OSError, UnicodeError) as exc:
-        raise FetchError(url, f"cannot resolve host {host}: {exc}") from exc
+        raise FetchError(where, f"cannot resolve host {host}: {exc}") from exc
     if not addresses:
-        raise FetchError(url, f"host {host} has no address")
+        raise FetchError(where, f"host {host} has no address")
     for text in addresses:
         address = _literal_address(text)
         # An address we cannot even parse is not one we can vouch for.
         if address is None or not is_public_address(address):
-            raise PrivateAddressError(url, host, text)
+            raise PrivateAddressError(where, host, text)
+    return tuple(dict.fromkeys(addresses))

@@ -235,8 +235,9 @@ def _longest_hits(gazetteer: Gazetteer, text: str, low: str) -> list[_Hit]:
     """
     raw: list[_Hit] = []
     n = len(low)
-    for end, (length, entries) in gazetteer.automaton.iter(low):
-        start = end - length + 1
+    patterns = gazetteer.patterns
+    for end, surface in gazetteer.automaton.iter(low):
+        start = end - len(surface) + 1
         if start > 0 and low[start - 1].isalnum():
             if not (text[start].isupper() and text[start - 1].islower()):
                 continue
@@ -245,7 +246,7 @@ def _longest_hits(gazetteer: Gazetteer, text: str, low: str) -> list[_Hit]:
         glued_after = end + 1 < n and text[end + 1].isupper() and text[end].islower()
         if end + 1 < n and low[end + 1].isalnum() and not glued_after:
             continue
-        raw.append(_Hit(start, end + 1, entries))
+        raw.append(_Hit(start, end + 1, patterns[surface]))
     raw.sort(key=lambda h: (h.start, -h.end))
     out: list[_Hit] = []
     last_end = -1

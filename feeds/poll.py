@@ -14,6 +14,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -237,8 +238,9 @@ class _Caps:
     @contextlib.asynccontextmanager
     async def slot(self, url: str) -> AsyncIterator[None]:
         try:
-            host = httpx.URL(url).host.lower()
-        except (httpx.InvalidURL, TypeError, ValueError):
+            # Only a grouping key: urlsplit is several times cheaper than httpx.URL.
+            host = urlsplit(url).hostname or ""
+        except ValueError:
             host = ""  # fetch reports the bad URL; it still takes a slot
         host_cap = self._hosts.setdefault(host, asyncio.Semaphore(self._per_host))
         # Host first: a feed waiting for its busy host must not hold a global slot.

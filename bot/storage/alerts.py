@@ -7,13 +7,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, any_, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.db import KEEP, Keep, chunked, insert_for, utc_now
+from bot.storage.db import INSERT_CHUNK, KEEP, Keep, chunked, dialect_name, insert_for, utc_now
 from bot.storage.tables import AlertRow
 
 _COLUMNS = tuple(AlertRow.__table__.c)
+# PostgreSQL: chats per statement when their ids travel as one array.
+ARRAY_CHUNK = 5000
+
+_INSERT_UNNESTED = text(
+    "INSERT INTO alerts (chat_id, story_id, fingerprint, created_at)"
+    " SELECT c, :story_id, :fingerprint, :now FROM unnest(CAST(:chats AS BIGINT[])) AS c"
+    " ON CONFLICT (chat_id, story_id) DO NOTHING RETURNING chat_id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +78,22 @@ async def record_alerts(
     Queue their outbox messages (`outbox.enqueue_many`) in the same transaction.
     """
     now = now or utc_now()
+    unique = list(dict.fromkeys(chat_ids))
+    claimed: set[int] = set()
+    if dialect_name(session) == "postgresql":
+        # The chat ids as one array per statement: nothing is compiled per row.
+        for chats in chunked(unique, ARRAY_CHUNK):
+            result = await session.execute(
+                _INSERT_UNNESTED,
+                {"story_id": story_id, "fingerprint": fingerprint, "now": now, "chats": chats},
+            )
+            claimed.update(int(chat_id) for chat_id in result.scalars())
+        return claimed
     rows = [
         {"chat_id": chat_id, "story_id": story_id, "fingerprint": fingerprint, "created_at": now}
-        for chat_id in dict.fromkeys(chat_ids)
+        for chat_id in unique
     ]
     insert = insert_for(session)
-    claimed: set[int] = set()
     for chunk in chunked(rows):
         result = await session.execute(
             insert(AlertRow)
@@ -97,10 +116,17 @@ async def set_fingerprints(
 ) -> int:
     """Record one escalation of a story for many chats at once; returns the rows changed."""
     changed = 0
-    for chunk in chunked(sorted(set(chat_ids))):
+    on_postgres = dialect_name(session) == "postgresql"
+    for chunk in chunked(sorted(set(chat_ids)), ARRAY_CHUNK if on_postgres else INSERT_CHUNK):
+        # PostgreSQL: one array parameter instead of thousands of IN placeholders.
+        chats = (
+            AlertRow.chat_id == any_(bindparam("chats", list(chunk), type_=ARRAY(BigInteger)))
+            if on_postgres
+            else AlertRow.chat_id.in_(list(chunk))
+        )
         result = await session.execute(
             update(AlertRow)
-            .where(AlertRow.story_id == story_id, AlertRow.chat_id.in_(list(chunk)))
+            .where(AlertRow.story_id == story_id, chats)
             .values(fingerprint=fingerprint)
             .execution_options(synchronize_session=False)
         )
@@ -143,3 +169,9 @@ async def alerts_for_story(session: AsyncSession, *, story_id: str) -> list[Aler
     """Every chat alerted about a story (to edit their messages when it escalates)."""
     stmt = select(*_COLUMNS).where(AlertRow.story_id == story_id).order_by(AlertRow.chat_id)
     return [_stored(row._mapping) for row in await session.execute(stmt)]
+
+
+async def fingerprints_for_story(session: AsyncSession, *, story_id: str) -> dict[int, str]:
+    """Chat -> fingerprint of every alert about a story: all the worker needs to decide edits."""
+    stmt = select(AlertRow.chat_id, AlertRow.fingerprint).where(AlertRow.story_id == story_id)
+    return {int(chat_id): fingerprint for chat_id, fingerprint in await session.execute(stmt)}

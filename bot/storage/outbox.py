@@ -7,15 +7,26 @@ rows of a sender that crashed mid-send are claimed again; `attempts` counts clai
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.db import chunked, dialect_name, insert_for, utc_now
+from bot.storage.db import INSERT_CHUNK, chunked, dialect_name, insert_for, utc_now
 from bot.storage.tables import OUTBOX_KINDS, OUTBOX_STATUSES, OutboxRow
 
 _COLUMNS = tuple(OutboxRow.__table__.c)
@@ -304,3 +315,222 @@ async def purge_finished(session: AsyncSession, *, before: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return len(result.all())
+
+
+# -- bulk queueing for the worker's fan-out (PostgreSQL: whole arrays per statement) ------
+
+# PostgreSQL: rows per statement when the values travel as arrays (nothing is compiled per row).
+ARRAY_CHUNK = 5000
+
+_INSERT_UNNESTED = text(
+    "INSERT INTO outbox (chat_id, kind, payload, dedupe_key, status, attempts,"
+    " next_attempt_at, created_at)"
+    " SELECT m.chat_id, m.kind, CAST(m.payload AS JSONB), m.dedupe_key, 'pending', 0,"
+    " m.next_attempt_at, :now"
+    " FROM unnest(CAST(:chat_ids AS BIGINT[]), CAST(:kinds AS TEXT[]),"
+    " CAST(:payloads AS TEXT[]), CAST(:dedupe_keys AS TEXT[]),"
+    " CAST(:next_attempts AS TIMESTAMPTZ[]))"
+    " AS m(chat_id, kind, payload, dedupe_key, next_attempt_at)"
+    " ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key"
+)
+
+
+async def enqueue_bulk(
+    session: AsyncSession,
+    *,
+    messages: Sequence[NewMessage],
+    now: datetime | None = None,
+) -> set[str]:
+    """`enqueue_many` for thousands of messages: on PostgreSQL one statement per 5,000 rows,
+    the columns sent as arrays; elsewhere `enqueue_many` itself. Returns the keys queued now."""
+    if dialect_name(session) != "postgresql":
+        return await enqueue_many(session, messages=messages, now=now)
+    now = now or utc_now()
+    unique: dict[str, NewMessage] = {}
+    for message in messages:
+        if message.kind not in OUTBOX_KINDS:
+            raise ValueError(
+                f"unknown outbox kind {message.kind!r}; expected one of {OUTBOX_KINDS}"
+            )
+        unique.setdefault(message.dedupe_key, message)
+    created: set[str] = set()
+    for chunk in chunked(list(unique.values()), ARRAY_CHUNK):
+        result = await session.execute(
+            _INSERT_UNNESTED,
+            {
+                "now": now,
+                "chat_ids": [m.chat_id for m in chunk],
+                "kinds": [m.kind for m in chunk],
+                "payloads": [_json(m.payload) for m in chunk],
+                "dedupe_keys": [m.dedupe_key for m in chunk],
+                "next_attempts": [m.not_before or now for m in chunk],
+            },
+        )
+        created.update(result.scalars())
+    return created
+
+
+# What an edit changes in an alert still queued; "published_at" (the news that raised the
+# alert, from which its lag counts) stays.
+_ALERT_FOLDED = ("text", "reply_markup", "news_at")
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEdits:
+    """What `enqueue_story_edits` did: chats whose waiting message now carries the new text,
+    and the dedupe keys of the edits queued as new rows."""
+
+    folded: set[int]
+    created: set[str]
+
+
+async def enqueue_story_edits(
+    session: AsyncSession,
+    *,
+    edits: Sequence[NewMessage],
+    waiting_keys: Mapping[int, Sequence[str]],
+    now: datetime | None = None,
+) -> QueuedEdits:
+    """Queue edits of alerts (kind "edit", one per chat), folding each into the message still
+    waiting for the same alert: `waiting_keys` gives per chat the dedupe keys it may wait
+    under (the alert's, the last edit's). The newest such pending row takes the edit in place
+    (a pending edit its payload and dedupe key, a pending alert its text, markup and
+    "news_at"; the rest stays the alert's), so a chat gets the latest figures once instead of
+    every intermediate edit. A message a sender claimed already is left alone and a new edit
+    queued after it; so is one whose new key was used before (the facts came back to an
+    earlier state), which queues nothing, as `enqueue_many` would not.
+
+    The folded rows stay locked until the transaction ends (a sender's claim skips locked
+    rows). Update the alert rows first, then call this: the sender locks alert rows before
+    outbox rows too.
+    """
+    now = now or utc_now()
+    by_chat = {edit.chat_id: edit for edit in edits}
+    if dialect_name(session) == "postgresql":
+        folded = await _fold_edits_unnested(session, by_chat, waiting_keys)
+    else:
+        folded = await _fold_edits(session, by_chat, waiting_keys)
+    fresh = [edit for chat_id, edit in by_chat.items() if chat_id not in folded]
+    created = await enqueue_bulk(session, messages=fresh, now=now) if fresh else set()
+    return QueuedEdits(folded=folded, created=created)
+
+
+# Each chat's newest pending row under one of its keys: two unique-index probes per chat
+# (LATERAL ... LIMIT 1, whatever the statistics say), locked until the transaction ends; a row
+# a sender claims first no longer matches (status) and is skipped.
+_FIND_WAITING = text(
+    "SELECT n.chat_id, w.id, w.kind"
+    " FROM unnest(CAST(:chat_ids AS BIGINT[]), CAST(:first_keys AS TEXT[]),"
+    " CAST(:second_keys AS TEXT[])) AS n(chat_id, first_key, second_key)"
+    " CROSS JOIN LATERAL (SELECT w.id, w.kind FROM outbox AS w"
+    " WHERE w.dedupe_key IN (n.first_key, n.second_key) AND w.status = 'pending'"
+    " AND w.chat_id = n.chat_id ORDER BY w.id DESC LIMIT 1 FOR UPDATE) AS w"
+)
+
+# An edit takes the new payload and key (unless that key was used before), an alert the
+# folded keys of the payload.
+_FOLD_UNNESTED = text(
+    "UPDATE outbox AS o SET"
+    " payload = CASE WHEN o.kind = 'edit' THEN CAST(m.payload AS JSONB)"
+    " ELSE o.payload || CAST(m.payload AS JSONB) END,"
+    " dedupe_key = CASE WHEN o.kind = 'edit' THEN m.new_key ELSE o.dedupe_key END"
+    " FROM unnest(CAST(:row_ids AS BIGINT[]), CAST(:payloads AS TEXT[]),"
+    " CAST(:new_keys AS TEXT[])) AS m(id, payload, new_key)"
+    " WHERE o.id = m.id AND o.status = 'pending' AND (o.kind = 'alert'"
+    " OR NOT EXISTS (SELECT 1 FROM outbox AS d WHERE d.dedupe_key = m.new_key))"
+    " RETURNING o.chat_id"
+)
+
+
+def _patch(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: payload[k] for k in _ALERT_FOLDED if k in payload}
+
+
+async def _fold_edits_unnested(
+    session: AsyncSession,
+    by_chat: Mapping[int, NewMessage],
+    waiting_keys: Mapping[int, Sequence[str]],
+) -> set[int]:
+    # First the (few) waiting rows, by key only; then the new texts for those alone: most
+    # chats have nothing waiting, and their texts need not travel twice.
+    waiting: list[tuple[int, int, str]] = []
+    chats = sorted(c for c in by_chat if waiting_keys.get(c))
+    for chunk in chunked(chats, ARRAY_CHUNK):
+        # Two key columns; a chat with one key repeats it.
+        keys = [(*_two(waiting_keys[c]), *_two(waiting_keys[c]))[:2] for c in chunk]
+        result = await session.execute(
+            _FIND_WAITING,
+            {
+                "chat_ids": list(chunk),
+                "first_keys": [first for first, _ in keys],
+                "second_keys": [second for _, second in keys],
+            },
+        )
+        waiting.extend((int(c), int(i), str(k)) for c, i, k in result.all())
+    folded: set[int] = set()
+    for part in chunked(sorted(waiting, key=lambda row: row[1]), ARRAY_CHUNK):
+        result = await session.execute(
+            _FOLD_UNNESTED,
+            {
+                "row_ids": [row_id for _, row_id, _ in part],
+                "payloads": [
+                    _json(by_chat[c].payload if kind == "edit" else _patch(by_chat[c].payload))
+                    for c, _, kind in part
+                ],
+                "new_keys": [by_chat[c].dedupe_key for c, _, _ in part],
+            },
+        )
+        folded.update(int(chat_id) for chat_id in result.scalars())
+    return folded
+
+
+async def _fold_edits(
+    session: AsyncSession,
+    by_chat: Mapping[int, NewMessage],
+    waiting_keys: Mapping[int, Sequence[str]],
+) -> set[int]:
+    """`_fold_edits_unnested` for SQLite (one writer at a time: no claim can come between)."""
+    owner = {key: c for c in by_chat for key in _two(waiting_keys.get(c, ()))}
+    newest: dict[int, tuple[int, str, str, dict[str, Any]]] = {}  # chat -> id, kind, key, payload
+    for chunk in chunked(sorted(owner), INSERT_CHUNK):
+        stmt = select(OutboxRow.id, OutboxRow.dedupe_key, OutboxRow.kind, OutboxRow.payload).where(
+            OutboxRow.dedupe_key.in_(list(chunk)), OutboxRow.status == "pending"
+        )
+        for row in await session.execute(stmt):
+            chat_id = owner[row.dedupe_key]
+            if chat_id not in newest or newest[chat_id][0] < row.id:
+                newest[chat_id] = (int(row.id), row.kind, row.dedupe_key, dict(row.payload))
+    taken: set[str] = set()
+    for chunk in chunked([by_chat[c].dedupe_key for c in newest], INSERT_CHUNK):
+        rows = await session.execute(
+            select(OutboxRow.dedupe_key).where(OutboxRow.dedupe_key.in_(list(chunk)))
+        )
+        taken.update(rows.scalars())
+    changes: dict[int, dict[str, Any]] = {}  # chat -> the row's new values
+    for chat_id, (row_id, kind, key, payload) in sorted(newest.items()):
+        edit = by_chat[chat_id]
+        if kind == "edit" and edit.dedupe_key in taken:
+            continue
+        changes[chat_id] = {
+            "row_id": row_id,
+            "new_payload": dict(edit.payload) if kind == "edit" else payload | _patch(edit.payload),
+            "new_key": edit.dedupe_key if kind == "edit" else key,
+        }
+    if changes:
+        outbox = cast(Table, OutboxRow.__table__)
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.id == bindparam("row_id"))
+            .values(payload=bindparam("new_payload"), dedupe_key=bindparam("new_key")),
+            list(changes.values()),
+        )
+    return set(changes)
+
+
+def _two(keys: Sequence[str]) -> tuple[str, ...]:
+    """At most the first two keys (the alert's and the last edit's)."""
+    return tuple(keys[:2])
+
+
+def _json(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False)

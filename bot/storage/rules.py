@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Text, cast, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.db import utc_now
@@ -134,3 +134,39 @@ async def active_rules(session: AsyncSession) -> list[StoredRule]:
         .order_by(RuleRow.id)
     )
     return [_stored(row._mapping) for row in await session.execute(stmt)]
+
+
+# Rows per round trip when the whole rule index is (re)built.
+ACTIVE_RULES_BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveRule:
+    """A rule that can fire, as the in-memory index needs it: the parsed form stays JSON text,
+    so the many chats that picked the same rule share one parse (and one `Rule`)."""
+
+    id: int
+    chat_id: int
+    text: str
+    rule_json: str
+
+
+async def active_rule_batches(
+    session: AsyncSession, *, batch: int = ACTIVE_RULES_BATCH
+) -> AsyncIterator[list[ActiveRule]]:
+    """`active_rules` for loading the index: JSON as text, a batch at a time off a cursor, so
+    tens of thousands of rules never sit in memory twice (rows and index) at once."""
+    stmt = (
+        select(RuleRow.id, RuleRow.chat_id, RuleRow.text, cast(RuleRow.rule, Text))
+        .join(SubscriberRow, SubscriberRow.chat_id == RuleRow.chat_id)
+        .where(
+            RuleRow.paused.is_(False),
+            SubscriberRow.active.is_(True),
+            SubscriberRow.paused.is_(False),
+        )
+        .order_by(RuleRow.id)
+        .execution_options(yield_per=batch)
+    )
+    result = await session.stream(stmt)
+    async for rows in result.partitions(batch):
+        yield [ActiveRule(int(i), int(c), t, j) for i, c, t, j in rows]

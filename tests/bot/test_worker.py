@@ -93,6 +93,14 @@ async def test_a_fresh_story_queues_one_alert_per_matching_chat(
     assert len(await rows(services)) == 2
 
 
+async def send_queue(services: Services) -> list[int]:
+    """What the sender does with the queue: claim every pending message and mark it sent."""
+    async with services.db.sessions() as session, session.begin():
+        claimed = await outbox.claim_batch(session, now=utc_now(), limit=1000)
+        await outbox.mark_sent_many(session, outbox_ids=[m.id for m in claimed])
+    return [m.id for m in claimed]
+
+
 async def test_more_outlets_edit_the_alert_and_a_restoration_replies(
     services: Services, feeds: FeedServer
 ) -> None:
@@ -103,14 +111,16 @@ async def test_more_outlets_edit_the_alert_and_a_restoration_replies(
     await add_sources(services, (a, "UNIAN"), (b, "Ukrinform"), (c, "Suspilne"))
     worker = Worker(services)
     assert (await worker.poll_once()).alerts == 1
+    assert len(await send_queue(services)) == 1
 
     feeds.publish("b", item("b1", "Strike leaves 300,000 in Kyiv without power", minutes_ago=20))
     feeds.publish("c", item("c1", "Kyiv without power after strike: 300,000 homes", minutes_ago=10))
     await make_due(services)
     report = await worker.poll_once()
-    assert report.alerts == 0 and report.edits == 2
+    # The second outlet's edit goes into the first one's, still queued: one edit, latest text.
+    assert (report.alerts, report.edits, report.folded) == (0, 1, 1)
     queued = await rows(services)
-    assert [r.kind for r in queued] == ["alert", "edit", "edit"]
+    assert [r.kind for r in queued] == ["alert", "edit"]
     assert "UNIAN, Ukrinform +1" in queued[-1].payload["text"]
 
     feeds.publish("a", item("a2", "Power restored in Kyiv after the strike", minutes_ago=1))
@@ -118,10 +128,63 @@ async def test_more_outlets_edit_the_alert_and_a_restoration_replies(
     report = await worker.poll_once()
     assert report.replies == 1
     kinds = [r.kind for r in await rows(services)]
-    assert kinds[-2:] == ["edit", "reply"]
+    assert kinds == ["alert", "edit", "reply"]
     async with services.db.sessions() as session:
         [story] = await stories_store.stories_since(session, since=utc_now() - timedelta(days=1))
     assert story.resolved and len(story.sources) == 3
+
+
+async def test_news_for_an_alert_still_queued_updates_it_in_place(
+    services: Services, feeds: FeedServer
+) -> None:
+    await subscribe(services, 1, "power outage in Kyiv")
+    a = feeds.publish("a", item("a1", KYIV_TITLE, minutes_ago=30))
+    b = feeds.publish("b", title="b")
+    await add_sources(services, (a, "UNIAN"), (b, "Ukrinform"))
+    worker = Worker(services)
+    assert (await worker.poll_once()).alerts == 1
+    [alert] = await rows(services)
+
+    feeds.publish("b", item("b1", "Strike leaves 300,000 in Kyiv without power", minutes_ago=20))
+    await make_due(services)
+    report = await worker.poll_once()
+    assert (report.edits, report.folded) == (0, 1)
+    [updated] = await rows(services)
+    assert updated.id == alert.id and updated.kind == "alert"
+    assert "UNIAN, Ukrinform" in updated.payload["text"]
+    assert "Ukrinform" not in alert.payload["text"]
+    assert updated.payload["news_at"] > alert.payload["news_at"]
+    # The rest is the alert's own: its lag still counts from the news that first raised it.
+    folded = ("text", "reply_markup", "news_at")
+    unchanged = {k: v for k, v in alert.payload.items() if k not in folded}
+    assert {k: updated.payload[k] for k in unchanged} == unchanged
+    assert unchanged["published_at"] == alert.payload["news_at"]
+
+
+async def test_an_edit_being_sent_is_not_changed_but_followed_by_a_new_one(
+    services: Services, feeds: FeedServer
+) -> None:
+    await subscribe(services, 1, "power outage in Kyiv")
+    a = feeds.publish("a", item("a1", KYIV_TITLE, minutes_ago=30))
+    b = feeds.publish("b", title="b")
+    c = feeds.publish("c", title="c")
+    await add_sources(services, (a, "UNIAN"), (b, "Ukrinform"), (c, "Suspilne"))
+    worker = Worker(services)
+    await worker.poll_once()
+    await send_queue(services)
+    feeds.publish("b", item("b1", "Strike leaves 300,000 in Kyiv without power", minutes_ago=20))
+    await make_due(services)
+    assert (await worker.poll_once()).edits == 1
+    async with services.db.sessions() as session, session.begin():
+        [claimed] = await outbox.claim_batch(session, now=utc_now(), limit=10)
+
+    feeds.publish("c", item("c1", "Kyiv without power after strike: 300,000 homes", minutes_ago=10))
+    await make_due(services)
+    report = await worker.poll_once()
+    assert (report.edits, report.folded) == (1, 0)
+    *_, being_sent, new_edit = await rows(services)
+    assert being_sent.id == claimed.id and being_sent.payload == claimed.payload
+    assert new_edit.kind == "edit" and "UNIAN, Ukrinform +1" in new_edit.payload["text"]
 
 
 async def test_old_news_and_digest_rules_raise_no_instant_alert(

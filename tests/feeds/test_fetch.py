@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import httpcore
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
@@ -28,12 +27,12 @@ from feeds.fetch import (
     DEFAULT_USER_AGENT,
     FetchLimits,
     Validators,
-    _LinearTimePool,
     _wait_seconds,
     fetch,
     make_client,
     parse_retry_after,
 )
+from feeds.transport import FeedTransport
 from tests.feeds.conftest import (
     TEST_USER_AGENT,
     feed_response,
@@ -538,9 +537,8 @@ async def test_shared_client_keeps_connections_alive_and_bounded(
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/rss"
     async with server, make_client(limits=test_limits, max_connections=3) as shared:
-        pool = shared._transport._pool  # type: ignore[attr-defined]
-        if httpcore.__version__.startswith("1.0."):
-            assert isinstance(pool, _LinearTimePool)
+        pool = shared._transport
+        assert isinstance(pool, FeedTransport)
         for _ in range(4):  # one after the other: one connection, reused
             assert (await fetch(shared, url, limits=test_limits)).content == body
         assert connections == 1
@@ -550,7 +548,7 @@ async def test_shared_client_keeps_connections_alive_and_bounded(
         )
         assert all(r.content == body for r in results)
         assert connections == 3
-        assert len(pool.connections) == 3
+        assert pool.open_connections == pool.idle_connections == 3
     assert requests == 14
 
 

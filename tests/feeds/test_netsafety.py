@@ -60,9 +60,24 @@ def _resolver(table: dict[str, list[str]]) -> Resolver:
     return resolve
 
 
-async def test_public_name_passes() -> None:
-    resolve = _resolver({"news.example.org": ["93.184.216.34", "2606:2800:220:1::1"]})
-    await ensure_public_host("https://news.example.org/rss", resolver=resolve)
+async def test_public_name_passes_and_gives_the_addresses_to_pin() -> None:
+    answer = ["93.184.216.34", "2606:2800:220:1::1", "93.184.216.34"]
+    resolve = _resolver({"news.example.org": answer})
+    addresses = await ensure_public_host("https://news.example.org/rss", resolver=resolve)
+    assert addresses == ("93.184.216.34", "2606:2800:220:1::1")
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        pytest.param("https://93.184.216.34/rss", (), id="literal-address"),
+        pytest.param("http://[2606:2800:220:1::1]/rss", (), id="literal-v6"),
+        pytest.param("http://feeds.internal/rss", ("feeds.internal",), id="exempt-host"),
+    ],
+)
+async def test_nothing_to_pin_for_literal_or_exempt_hosts(url: str, allowed: tuple[str]) -> None:
+    resolve = _resolver({})  # asking it would raise
+    assert await ensure_public_host(url, resolver=resolve, allowed_hosts=allowed) is None
 
 
 async def test_any_private_address_among_several_is_refused() -> None:

@@ -14,6 +14,7 @@ import pytest
 from feeds.errors import PrivateAddressError
 from feeds.fetch import FetchLimits, fetch
 from feeds.netsafety import ensure_public_host
+from feeds.transport import PINNED_ADDRESSES
 from tests.fakes import FakeTelegramAPI
 from tests.security.support import (
     ADMIN,
@@ -145,6 +146,28 @@ async def test_a_public_looking_name_resolving_to_a_private_address_is_refused(
     assert asked == ["news.example.com"]
     assert network.requests == []
     assert caught.value.host == "news.example.com"
+
+
+async def test_dns_rebinding_cannot_move_a_checked_request_to_loopback() -> None:
+    """A DNS server answers a public address for the check and 127.0.0.1 from then on. The
+    request goes out pinned to the address that was checked (`FeedTransport` connects to the
+    pin and nowhere else: tests/feeds/test_transport.py), and the redirect hop, whose check
+    now sees loopback, is refused before any request."""
+    network = FeedNetwork()
+    serve_redirect(network, "https://rebind.example.com/rss", "/next")
+    answers = iter([["93.184.216.34"]])
+
+    async def rebinding(_host: str, _port: int) -> list[str]:
+        return next(answers, ["127.0.0.1"])
+
+    async with network.client() as client:
+        with pytest.raises(PrivateAddressError) as caught:
+            await fetch(
+                client, "https://rebind.example.com/rss", limits=FetchLimits(), resolver=rebinding
+            )
+    assert caught.value.address == "127.0.0.1"
+    [request] = network.requests
+    assert request.extensions[PINNED_ADDRESSES] == ("93.184.216.34",)
 
 
 @pytest.mark.parametrize("url", PRIVATE_URLS)
