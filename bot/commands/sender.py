@@ -24,7 +24,6 @@ from bot.roles import (
     finish,
     open_services_retrying,
     reach_telegram,
-    rule_sync_loop,
     serve_http,
     sleep_or_stop,
     start_role,
@@ -121,7 +120,9 @@ class SenderRole:
 
 
 async def _main(settings: Settings, stop: asyncio.Event, *, host: str, port: int | None) -> None:
-    services = await open_services_retrying(settings, stop)
+    # The sender never matches: no rule index (a blocked chat's rules are dropped in SQL and
+    # the workers learn it from the rule-change feed), so its memory stays small.
+    services = await open_services_retrying(settings, stop, index_rules=False)
     if services is None:
         return
     bot = make_bot(settings)
@@ -130,11 +131,7 @@ async def _main(settings: Settings, stop: asyncio.Event, *, host: str, port: int
             return
         async with bot:
             role = SenderRole(services, bot)
-            # Rules matter to the sender only to drop a blocked chat's rules from its index.
-            tasks = [
-                asyncio.create_task(role.run(stop), name="sender-role"),
-                asyncio.create_task(rule_sync_loop(services, stop), name="rule-sync"),
-            ]
+            tasks = [asyncio.create_task(role.run(stop), name="sender-role")]
             if port:
 
                 def facts() -> dict[str, Any]:
