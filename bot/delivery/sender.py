@@ -352,9 +352,14 @@ class Sender:
             self.services.db.sessions() as session,
             session.begin(),
         ):
-            return await outbox.claim_batch(
+            claimed = await outbox.claim_batch(
                 session, now=self.clock(), limit=self.batch_size, claim_seconds=CLAIM_SECONDS
             )
+            # A row whose outcome we hold but could not record (the database went away after
+            # it was sent) is claimable again once its claim expires: it was delivered, so it
+            # is not sent again; the pending flush records it.
+            held = {o.message.id for o in self._outcomes}
+            return [m for m in claimed if m.id not in held] if held else claimed
 
     async def _send_batch(
         self,
