@@ -110,14 +110,18 @@ class _Link(asyncio.Protocol):
             and not self.transport.is_closing()
         )
 
-    def take_buffered(self) -> bytes:
-        """Whatever has arrived and not been read yet, without waiting."""
-        data = b"".join(self._chunks)
+    def _emptied(self) -> None:
+        """The buffer was handed over: count it empty and let the socket read again."""
         self._chunks.clear()
         self._buffered = 0
         if self._paused and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
+
+    def take_buffered(self) -> bytes:
+        """Whatever has arrived and not been read yet, without waiting."""
+        data = b"".join(self._chunks)
+        self._emptied()
         return data
 
     async def read(self, within: float | None) -> bytes:
@@ -134,11 +138,7 @@ class _Link(asyncio.Protocol):
         if not self._chunks:
             return b""
         data = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
-        self._chunks.clear()
-        self._buffered = 0
-        if self._paused and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
+        self._emptied()
         return data
 
     async def write(self, data: bytes, within: float | None) -> None:

@@ -121,16 +121,20 @@ async def set_rule_paused(
     return result.first() is not None
 
 
+# A rule can fire when neither it nor its chat is paused and the chat has not blocked the bot.
+_CAN_FIRE = (
+    RuleRow.paused.is_(False),
+    SubscriberRow.active.is_(True),
+    SubscriberRow.paused.is_(False),
+)
+
+
 async def active_rules(session: AsyncSession) -> list[StoredRule]:
     """Every rule that can fire now: rule not paused, chat active and not paused."""
     stmt = (
         select(*_COLUMNS)
         .join(SubscriberRow, SubscriberRow.chat_id == RuleRow.chat_id)
-        .where(
-            RuleRow.paused.is_(False),
-            SubscriberRow.active.is_(True),
-            SubscriberRow.paused.is_(False),
-        )
+        .where(*_CAN_FIRE)
         .order_by(RuleRow.id)
     )
     return [_stored(row._mapping) for row in await session.execute(stmt)]
@@ -159,11 +163,7 @@ async def active_rule_batches(
     stmt = (
         select(RuleRow.id, RuleRow.chat_id, RuleRow.text, cast(RuleRow.rule, Text))
         .join(SubscriberRow, SubscriberRow.chat_id == RuleRow.chat_id)
-        .where(
-            RuleRow.paused.is_(False),
-            SubscriberRow.active.is_(True),
-            SubscriberRow.paused.is_(False),
-        )
+        .where(*_CAN_FIRE)
         .order_by(RuleRow.id)
         .execution_options(yield_per=batch)
     )
