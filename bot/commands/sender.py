@@ -96,7 +96,8 @@ class SenderRole:
     async def _send_while_held(self, stop: asyncio.Event) -> None:
         from bot.delivery.sender import Sender
 
-        sender = Sender(self.services, self.bot)
+        # A standby taking over: the previous sender may still be recording what it sent.
+        sender = Sender(self.services, self.bot, recover_on_start=False)
         task = asyncio.create_task(sender.run_forever(), name="sender")
         try:
             while not task.done():

@@ -22,9 +22,11 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.storage.db import INSERT_CHUNK, chunked, dialect_name, insert_for, utc_now
 from bot.storage.tables import OUTBOX_KINDS, OUTBOX_STATUSES, OutboxRow
@@ -192,12 +194,32 @@ async def claim_batch(
     return sorted(claimed, key=lambda m: (m.next_attempt_at, m.id))
 
 
+def under_claim(claimed_until: datetime | None) -> ColumnElement[bool]:
+    """The row is still under the claim that ended at `claimed_until` (None: any claim).
+
+    The claim's expiry is its token: a sender's late outcome for a row whose claim lapsed and
+    was taken by another sender must not put that row back in the queue under its feet.
+    """
+    if claimed_until is None:
+        return true()
+    return OutboxRow.claimed_until == claimed_until
+
+
 async def _finish(
-    session: AsyncSession, outbox_id: int, from_status: tuple[str, ...], **values: Any
+    session: AsyncSession,
+    outbox_id: int,
+    from_status: tuple[str, ...],
+    *,
+    claim: ColumnElement[bool] | None = None,
+    **values: Any,
 ) -> bool:
     result = await session.execute(
         update(OutboxRow)
-        .where(OutboxRow.id == outbox_id, OutboxRow.status.in_(from_status))
+        .where(
+            OutboxRow.id == outbox_id,
+            OutboxRow.status.in_(from_status),
+            true() if claim is None else claim,
+        )
         .values(**values)
         .returning(OutboxRow.id)
         .execution_options(synchronize_session=False)
@@ -242,14 +264,19 @@ async def mark_retry(
     now: datetime,
     delay: timedelta | float,
     error: str,
+    claimed_until: datetime | None = None,
 ) -> bool:
-    """A transient failure (429, 5xx, network): try again after `delay` (seconds or timedelta)."""
+    """A transient failure (429, 5xx, network): try again after `delay` (seconds or timedelta).
+
+    With `claimed_until`, only while the row is still under that claim (see `under_claim`).
+    """
     if not isinstance(delay, timedelta):
         delay = timedelta(seconds=delay)
     return await _finish(
         session,
         outbox_id,
         ("sending",),
+        claim=under_claim(claimed_until),
         status="pending",
         next_attempt_at=now + delay,
         claimed_until=None,

@@ -1,50 +1,63 @@
-"""The sender's in-flight limit: grows while the network is the wait, shrinks when round trips
-are our own queueing (see `bot.delivery.sender._Window`)."""
+"""The sender's in-flight limit: twice the rate times the shortest recent round trip, between
+`MIN_IN_FLIGHT` and `MAX_IN_FLIGHT` (see `bot.delivery.sender._Window`)."""
 
 from __future__ import annotations
 
-from bot.delivery.sender import INITIAL_IN_FLIGHT, MAX_IN_FLIGHT, MIN_IN_FLIGHT, _Window
+import asyncio
+
+import pytest
+
+from bot.delivery.sender import MAX_IN_FLIGHT, MIN_IN_FLIGHT, ROUND_TRIP_WINDOW, _Window
 
 
-def _feed(window: _Window, round_trip: float, n: int, *, full: bool = True) -> None:
-    for _ in range(n):
+def _feed(window: _Window, round_trips: list[float]) -> None:
+    for round_trip in round_trips:
         window.count += 1
-        window.release(round_trip, was_full=full)
+        window.release(round_trip)
 
 
-def test_grows_to_cover_a_slow_network_while_it_holds_sends_back() -> None:
-    window = _Window()
-    _feed(window, 0.060, 250)  # Telegram 60 ms away: steady round trips, no queueing
-    assert window.limit >= 60  # 1000/s x 60 ms, reached in a quarter of a second at 1000/s
-    _feed(window, 0.060, 1000)
-    assert window.limit == MAX_IN_FLIGHT
+@pytest.mark.parametrize(
+    ("per_second", "round_trip", "expected"),
+    [
+        pytest.param(1000, 0.060, 120, id="telegram-60ms-away"),
+        pytest.param(1000, 0.0005, MIN_IN_FLIGHT, id="local-network"),
+        pytest.param(1000, 0.5, MAX_IN_FLIGHT, id="very-slow-route"),
+        pytest.param(30, 0.060, MIN_IN_FLIGHT, id="free-tier"),
+    ],
+)
+def test_covers_the_round_trip_at_the_rate(
+    per_second: float, round_trip: float, expected: int
+) -> None:
+    window = _Window(per_second)
+    _feed(window, [round_trip] * 10)
+    assert window.limit == expected
 
 
-def test_does_not_grow_when_the_pace_is_what_holds_sends_back() -> None:
-    window = _Window()
-    _feed(window, 0.060, 400, full=False)
-    assert window.limit == INITIAL_IN_FLIGHT
+def test_queueing_in_round_trips_neither_grows_nor_shrinks_it() -> None:
+    # A busy machine: answers in 0.5 ms at best, often 10 ms. An earlier limit shrank to 4
+    # here and held 1000/s down to 600-800/s.
+    window = _Window(1000)
+    _feed(window, [0.0005, 0.010, 0.003, 0.008] * 200)
+    assert window.limit == MIN_IN_FLIGHT
+    _feed(window, [0.060] * 10 + [0.200] * 10)  # Telegram's route, with queueing on top
+    assert window.limit == MIN_IN_FLIGHT  # still the shortest of the recent round trips
 
 
-def test_shrinks_when_round_trips_are_queueing_in_our_own_loop() -> None:
-    window = _Window()
-    _feed(window, 0.002, 50)  # an idle loop: the server answers in 2 ms
-    _feed(window, 0.040, 300)  # a saturated loop: twenty times that
-    assert MIN_IN_FLIGHT <= window.limit <= 5
-    _feed(window, 0.002, 300)  # the queue is gone: room to grow again
-    assert window.limit > 10
+def test_a_route_that_became_slower_is_noticed_within_two_sample_windows() -> None:
+    window = _Window(1000)
+    _feed(window, [0.020] * ROUND_TRIP_WINDOW)
+    assert window.limit == 40
+    _feed(window, [0.060] * (2 * ROUND_TRIP_WINDOW))
+    assert window.limit == 120
 
 
 async def test_acquire_waits_for_a_free_slot() -> None:
-    import asyncio
-
-    window = _Window()
-    window.limit = 2.0
-    await window.acquire()
-    await window.acquire()
-    third = asyncio.create_task(window.acquire())
+    window = _Window(1000)
+    for _ in range(MIN_IN_FLIGHT):
+        await window.acquire()
+    late = asyncio.create_task(window.acquire())
     await asyncio.sleep(0.01)
-    assert not third.done() and window.full
-    window.release(None, was_full=True)
-    await asyncio.wait_for(third, 1)
-    assert window.count == 2
+    assert not late.done() and window.full
+    window.release(None)
+    await asyncio.wait_for(late, 1)
+    assert window.count == MIN_IN_FLIGHT

@@ -3,6 +3,7 @@ permanent errors, and a crash mid-delivery."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.delivery import sender as sender_module
 from bot.delivery.sender import Sender
 from bot.services import Services
 from bot.storage import alerts as alerts_store
@@ -36,7 +38,9 @@ async def services(fake_telegram: FakeTelegramAPI, database_url: str) -> AsyncIt
 @pytest.fixture
 async def sender(services: Services, fake_telegram: FakeTelegramAPI) -> AsyncIterator[Sender]:
     async with bot_for(fake_telegram) as bot:
-        yield Sender(services, bot)
+        sender = Sender(services, bot)
+        yield sender
+        await sender.aclose()
 
 
 async def queue(
@@ -55,8 +59,6 @@ async def queue(
 
 async def drain(sender: Sender, *, rounds: int = 40, pause: float = 0.05) -> None:
     """Drain until the queue is empty (retries included), within `rounds` batches."""
-    import asyncio
-
     for _ in range(rounds):
         await sender.drain_once()
         async with sender.services.db.sessions() as session:
@@ -99,6 +101,50 @@ async def test_delivers_in_order_and_records_the_alert_message_for_edits(
     async with services.db.sessions() as session:
         alert = await alerts_store.get_alert(session, chat_id=11, story_id="s-1")
     assert alert is not None and alert.message_id == messages[0].message_id
+    assert set((await statuses(services)).values()) == {"sent"}
+
+
+MARKUP = {"inline_keyboard": [[{"text": "Pause this rule", "callback_data": "pause:3"}]]}
+
+
+@pytest.mark.parametrize("backend", ["own", "bot's httpx"])
+async def test_a_message_carries_its_markup_silence_and_no_link_preview(
+    services: Services, fake_telegram: FakeTelegramAPI, backend: str
+) -> None:
+    await queue(services, 12, "q1", text="<b>Kyiv</b> & Lviv", parse_mode="HTML",
+                reply_markup=MARKUP, disable_notification=True)  # fmt: skip
+    await queue(services, 13, "q2", text="plain <not html>")
+    async with bot_for(fake_telegram) as bot:
+        sender = Sender(services, bot, request=bot.request if backend != "own" else None)
+        await drain(sender)
+        await sender.aclose()
+
+    [silent] = fake_telegram.messages_to(12)
+    assert silent.plain_text == "Kyiv & Lviv" and silent.entities
+    assert silent.buttons == [("Pause this rule", "pause:3")]
+    [plain] = fake_telegram.messages_to(13)
+    assert plain.plain_text == "plain <not html>" and plain.parse_mode is None
+    calls = {c.chat_id: c.params for c in fake_telegram.calls_to("sendMessage")}
+    assert calls[12]["disable_notification"] is True
+    assert not calls[13].get("disable_notification")
+    assert all(p["link_preview_options"] == {"is_disabled": True} for p in calls.values())
+
+
+async def test_a_long_queue_goes_out_batch_after_batch_in_one_drain(
+    services: Services, sender: Sender, fake_telegram: FakeTelegramAPI
+) -> None:
+    # 200/s: batches of 400, the second claimed while the first one's last 100 go out.
+    chats = list(range(1000, 1500))
+    async with services.db.sessions() as session, session.begin():
+        await outbox.enqueue_many(
+            session,
+            messages=[
+                outbox.NewMessage(chat, "notice", {"text": f"m{chat}"}, f"k{chat}")
+                for chat in chats
+            ],
+        )
+    assert await sender.drain_once() == len(chats)
+    assert Counter(c.chat_id for c in fake_telegram.calls_to("sendMessage")) == Counter(chats)
     assert set((await statuses(services)).values()) == {"sent"}
 
 
@@ -207,10 +253,90 @@ async def test_a_crash_mid_delivery_loses_nothing_and_repeats_at_most_one_per_ch
         second = Sender(services, bot)
         assert await second.recover() == 10
         await drain(second)
-        del first
+        await first.aclose()
+        await second.aclose()
 
     per_chat = {chat: Counter(texts(fake_telegram, chat)) for chat in chats}
     for chat, counts in per_chat.items():
         assert set(counts) == {f"message {chat}-0", f"message {chat}-1"}, chat
         assert sum(counts.values()) - 2 <= 1, counts
     assert sum(sum(c.values()) for c in per_chat.values()) == 2 * len(chats) + 5
+
+
+async def test_a_standby_leaves_a_live_senders_claims_until_they_lapse(
+    services: Services, fake_telegram: FakeTelegramAPI
+) -> None:
+    """A sender taking over (recover_on_start=False) must not resend rows another sender
+    still holds: that one may be alive, with the rows in flight. Once the claim lapses (the
+    other one really died), they are sent."""
+    for chat in range(300, 306):
+        await queue(services, chat, f"{chat}")
+    now = utc_now()
+    async with services.db.sessions() as session, session.begin():
+        held = await outbox.claim_batch(
+            session, now=now, limit=3, claim_seconds=sender_module.CLAIM_SECONDS
+        )
+    held_keys = {m.dedupe_key for m in held}
+    async with bot_for(fake_telegram) as bot:
+        standby = Sender(services, bot, recover_on_start=False, clock=lambda: now)
+        running = asyncio.create_task(standby.run_forever())  # the role's loop, start included
+
+        def sent_texts() -> set[str]:
+            return {m for chat in range(300, 306) for m in texts(fake_telegram, chat)}
+
+        for _ in range(100):
+            if len(sent_texts()) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # time enough to send more, were it going to
+        standby.request_stop()
+        await running
+        sent = sent_texts()
+        assert sent == {f"message {chat}" for chat in range(300, 306)} - {
+            f"message {key}" for key in held_keys
+        }
+        lapsed = now + timedelta(seconds=sender_module.CLAIM_SECONDS + 1)
+        later = Sender(services, bot, recover_on_start=False, clock=lambda: lapsed)
+        await later.drain_once()
+        await later.aclose()
+    assert Counter(m for chat in range(300, 306) for m in texts(fake_telegram, chat)) == Counter(
+        f"message {chat}" for chat in range(300, 306)
+    )
+
+
+async def test_a_late_outcome_does_not_undo_a_newer_claim(services: Services) -> None:
+    """Sender A's claim lapsed and sender B claimed the row; A's late 'put it back in the
+    queue' (a release or a retry) must leave B's claim alone, or B's 'sent' would not apply
+    and the row would go out a third time."""
+    row_id = await queue(services, 400, "400")
+    now = utc_now()
+    async with services.db.sessions() as session, session.begin():
+        (old,) = await outbox.claim_batch(session, now=now, limit=1, claim_seconds=10)
+    lapsed = now + timedelta(seconds=11)
+    async with services.db.sessions() as session, session.begin():
+        (new,) = await outbox.claim_batch(session, now=lapsed, limit=1, claim_seconds=10)
+    assert new.id == old.id == row_id and new.claimed_until != old.claimed_until
+    async with services.db.sessions() as session, session.begin():
+        assert not await outbox.mark_retry(
+            session,
+            outbox_id=row_id,
+            now=lapsed,
+            delay=1.0,
+            error="late",
+            claimed_until=old.claimed_until,
+        )
+        await sender_module._release(session, old, lapsed, "late release")
+    async with services.db.sessions() as session:
+        row = (await session.execute(select(OutboxRow).where(OutboxRow.id == row_id))).scalar_one()
+        assert (row.status, row.claimed_until) == ("sending", new.claimed_until)
+    # Under its own claim, the newer holder's outcome applies.
+    async with services.db.sessions() as session, session.begin():
+        assert await outbox.mark_retry(
+            session,
+            outbox_id=row_id,
+            now=lapsed,
+            delay=1.0,
+            error="5xx",
+            claimed_until=new.claimed_until,
+        )
+    assert (await statuses(services))["400"] == "pending"
