@@ -16,6 +16,15 @@ and the matching, alert records and outbox rows follow in a second transaction (
 per story) that deletes the marker. A worker that dies between the two leaves the marker,
 which every worker sweeps at the start of its cycle; the alerts' unique keys keep each
 (chat, story) alert single however often a story is matched.
+
+On PostgreSQL `run_forever` pipelines the two steps: the poll loop only stores and groups
+(milliseconds an item), and a matcher task beside it matches the stories left pending, oldest
+first, each with all the updates that arrived for it meanwhile. So a round of 1,000 feeds is
+polled on time however long matching takes (at 50,000 rules a story update can mean thousands
+of alerts and edits), and a story told by ten outlets in one round is matched, and its alerts
+edited, once instead of ten times. Several workers' matchers share the pending stories (a
+story locked by one is skipped by the others). On SQLite (one process, one writer) each item
+is grouped and matched in turn.
 """
 
 from __future__ import annotations
@@ -85,6 +94,10 @@ PLACE_NAME_CACHE = 20_000
 
 # How long a pause in finishing polls lets the news already fetched wait.
 NEWS_GRACE_SECONDS = 1.0
+# The pipelined matcher looks for pending stories at least this often (other workers' ones).
+MATCH_TICK_SECONDS = 1.0
+# On the way out, the matcher may finish the story it is matching for this long.
+STOP_TASK_SECONDS = 10.0
 
 
 @dataclass(slots=True)
@@ -171,6 +184,8 @@ class Worker:
         self._last_housekeeping: datetime | None = None
         self.last_cycle_at: datetime | None = None
         self._place_names: dict[tuple[str, str], str] = {}
+        # Pipelined mode (`run_forever` on PostgreSQL): set when grouping left work to match.
+        self._match_wanted = asyncio.Event()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -185,11 +200,17 @@ class Worker:
         tick = tick_seconds or min(5.0, float(self.settings.poll_interval_seconds))
         stop = stop or asyncio.Event()
         backoff = Backoff()
+        pipelined = self.services.db.dialect == "postgresql"
+        matcher = (
+            asyncio.create_task(self._match_continuously(stop), name="matcher")
+            if pipelined
+            else None
+        )
         try:
             while not stop.is_set():
                 delay = tick
                 try:
-                    report = await self.poll_once()
+                    report = await self.poll_once(match=not pipelined)
                     backoff.succeeded()
                     self._log_cycle(report)
                     if report.polled >= SOURCES_PER_CYCLE:
@@ -204,7 +225,37 @@ class Worker:
                 if await sleep_or_stop(stop, delay):
                     break
         finally:
+            if matcher is not None:
+                await _stop_task(matcher, stop)
             await self.release_leases()
+
+    async def _match_continuously(self, stop: asyncio.Event) -> None:
+        """Pipelined mode: match pending stories whenever there are any, until `stop`."""
+        backoff = Backoff()
+        while not stop.is_set():
+            self._match_wanted.clear()
+            report = CycleReport()
+            try:
+                matched = await self.match_pending(report, stop=stop)
+                backoff.succeeded()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = backoff.failed()
+                log_step_failure("matching", exc, delay)
+                await sleep_or_stop(stop, delay)
+                continue
+            if matched:
+                log.info(
+                    "matched %d stories: %d alerts, %d edits, %d replies",
+                    matched,
+                    report.alerts,
+                    report.edits,
+                    report.replies,
+                )
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._match_wanted.wait(), MATCH_TICK_SECONDS)
 
     async def release_leases(self) -> int:
         """Give back every lease this worker holds (on the way out); errors are only logged."""
@@ -232,13 +283,15 @@ class Worker:
                 report.replies,
             )
 
-    async def poll_once(self) -> CycleReport:
-        """One cycle: every due source is polled once and its news fully processed."""
+    async def poll_once(self, *, match: bool = True) -> CycleReport:
+        """One cycle: every due source is polled once and its news fully processed; with
+        `match=False` its news is grouped and left pending for the matcher task."""
         report = CycleReport()
         now = self.clock()
         await self.services.rulebook.catch_up()  # rules added elsewhere fire from this cycle on
         await self._ensure_grouper(now)
-        await self.sweep_pending(report)
+        if match:
+            await self.sweep_pending(report)
         async with self.services.db.sessions() as session, session.begin():
             leased = await sources_store.lease_due_sources(
                 session,
@@ -248,14 +301,14 @@ class Worker:
                 limit=SOURCES_PER_CYCLE,
             )
         if leased:
-            await self._poll_leased(leased, now, report)
+            await self._poll_leased(leased, now, report, match=match)
         await self._refresh_queue_depth()
         await self._housekeeping(now)
         self.last_cycle_at = self.clock()
         return report
 
     async def _poll_leased(
-        self, leased: list[StoredSource], now: datetime, report: CycleReport
+        self, leased: list[StoredSource], now: datetime, report: CycleReport, *, match: bool
     ) -> None:
         """Fetch the leased feeds and record each as soon as its poll ends (which gives its
         lease back); group and match the new items whenever the polls pause for a moment.
@@ -290,14 +343,14 @@ class Worker:
                 try:
                     entry = await asyncio.wait_for(finished.get(), NEWS_GRACE_SECONDS)
                 except TimeoutError:  # the rest are slow: don't let their news wait
-                    await self._process_fresh(fresh, report)
+                    await self._process_fresh(fresh, report, match=match)
                     continue
                 if entry is None:
                     break
                 source = leased[entry[0]]
                 fresh.extend(await self._record_safely(source, entry[1], report))
                 held.discard(source.id)
-            await self._process_fresh(fresh, report)
+            await self._process_fresh(fresh, report, match=match)
         finally:
             for task in (keeper, producer):
                 task.cancel()
@@ -317,13 +370,17 @@ class Worker:
             return []
 
     async def _process_fresh(
-        self, fresh: list[tuple[Item, Signals, int]], report: CycleReport
+        self, fresh: list[tuple[Item, Signals, int]], report: CycleReport, *, match: bool
     ) -> None:
-        """Group and match the buffered items, oldest first, and empty the buffer."""
+        """Group (and match, or leave to the matcher) the buffered items, oldest first, and
+        empty the buffer."""
         batch = sorted(fresh, key=lambda entry: (entry[0].published, entry[2]))
         fresh.clear()
         for item, signals, item_id in batch:
-            await self.process_item(item, signals, item_id=item_id, report=report)
+            if match:
+                await self.process_item(item, signals, item_id=item_id, report=report)
+            elif await self._group(item, signals, item_id=item_id, report=report) is not None:
+                self._match_wanted.set()
 
     async def _keep_leases(self, held: set[int]) -> None:
         """Renew the leases of feeds still being fetched, every third of the lease."""
@@ -409,18 +466,7 @@ class Worker:
         On PostgreSQL the whole step holds the grouping lock, after taking in the stories
         other workers saved meanwhile; if it fails, the grouper is rebuilt from the database.
         """
-        await self._ensure_grouper(self.clock())
-        try:
-            return await self._group_and_queue(item, signals, item_id=item_id, report=report)
-        except BaseException:
-            # The grouper may hold a change the database rolled back: start again from storage.
-            self.grouper = None
-            raise
-
-    async def _group_and_queue(
-        self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
-    ) -> StoryUpdate | None:
-        update = await self.group_item(item, signals, item_id=item_id, report=report)
+        update = await self._group(item, signals, item_id=item_id, report=report)
         if update is None:
             return None
         try:
@@ -438,6 +484,17 @@ class Worker:
             )
             report.errors.append(f"match {update.story.id}: {type(exc).__name__}")
         return update
+
+    async def _group(
+        self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
+    ) -> StoryUpdate | None:
+        await self._ensure_grouper(self.clock())
+        try:
+            return await self.group_item(item, signals, item_id=item_id, report=report)
+        except BaseException:
+            # The grouper may hold a change the database rolled back: start again from storage.
+            self.grouper = None
+            raise
 
     async def group_item(
         self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
@@ -515,6 +572,25 @@ class Worker:
         """Match the stories whose markers a worker left behind (it died between the two
         steps); a story another worker is matching right now is left to it. Returns how many
         stories were matched here."""
+        matched = await self._match_some_pending(report)
+        if matched:
+            log.info("matched %d stories left pending by an earlier cycle", matched)
+        return matched
+
+    async def match_pending(self, report: CycleReport, *, stop: asyncio.Event) -> int:
+        """Match pending stories, oldest first, until none is left that another worker is
+        not matching right now (or `stop`); returns how many were matched here."""
+        total = 0
+        while not stop.is_set():
+            matched = await self._match_some_pending(report, stop=stop)
+            if not matched:
+                break
+            total += matched
+        return total
+
+    async def _match_some_pending(
+        self, report: CycleReport, *, stop: asyncio.Event | None = None
+    ) -> int:
         async with self.services.db.sessions() as session:
             rows = await session.execute(
                 select(PendingMatchRow.story_id)
@@ -525,10 +601,10 @@ class Worker:
             story_ids = [row.story_id for row in rows]
         matched = 0
         for story_id in story_ids:
+            if stop is not None and stop.is_set():
+                break
             if await self.match_story(story_id, report=report, wait=False) is not None:
                 matched += 1
-        if matched:
-            log.info("matched %d stories left pending by an earlier cycle", matched)
         return matched
 
     async def _catch_up_stories(self, session: AsyncSession, now: datetime) -> datetime:
@@ -836,6 +912,17 @@ async def _plan_each_statement(session: AsyncSession) -> None:
     hour of news, until an ANALYZE happens to invalidate it."""
     if dialect_name(session) == "postgresql":
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+async def _stop_task(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """Let `task` see `stop` and finish its step (a match is one transaction), then cancel it."""
+    stop.set()
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+        await asyncio.wait_for(asyncio.shield(task), STOP_TASK_SECONDS)
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 async def _story_lock(session: AsyncSession, story_id: str, *, wait: bool) -> bool:

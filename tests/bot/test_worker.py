@@ -355,3 +355,73 @@ async def test_the_sweep_leaves_a_story_another_worker_is_matching(
     assert await sweeper.sweep_pending(CycleReport()) == 1
     assert [r.chat_id for r in await rows(services)] == [1]
     assert await pending(services) == []
+
+
+def _matches_found(services: Services) -> float:
+    return services.metrics.registry.get_sample_value("bot_rule_matches_total") or 0.0
+
+
+async def test_a_round_grouped_first_is_matched_once_per_story(
+    services: Services, feeds: FeedServer
+) -> None:
+    """Pipelined mode's two halves: the poll loop only groups (nothing is queued), and the
+    matcher then matches each story once with every update of the round."""
+    import asyncio
+
+    from bot.worker import CycleReport
+
+    await subscribe(services, 1, "power outage in Kyiv")
+    await add_sources(
+        services,
+        (feeds.publish("unian", item("u1", KYIV_TITLE)), "UNIAN"),
+        (
+            feeds.publish("ukrinform", item("k1", "Strike leaves 300,000 in Kyiv without power")),
+            "Ukrinform",
+        ),
+    )
+    worker = Worker(services)
+    report = await worker.poll_once(match=False)
+    assert (report.polled, report.new_items, report.alerts) == (2, 2, 0)
+    assert len(await pending(services)) == 2 and await rows(services) == []
+    assert _matches_found(services) == 0
+
+    matched = await worker.match_pending(CycleReport(), stop=asyncio.Event())
+    assert matched == 1  # one story, both outlets' updates at once
+    assert _matches_found(services) == 1  # one rule, matched once (not once per outlet)
+    queued = await rows(services)
+    assert [(r.chat_id, r.kind) for r in queued] == [(1, "alert")]
+    assert "UNIAN" in queued[0].payload["text"] and "Ukrinform" in queued[0].payload["text"]
+    assert await pending(services) == []
+
+
+async def test_run_forever_on_postgresql_polls_and_matches_side_by_side(
+    services: Services, feeds: FeedServer, engine_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On PostgreSQL the worker loop leaves matching to a task beside it: the news still ends
+    up queued exactly once, and stopping finishes cleanly with the leases given back."""
+    if engine_name != "postgresql":
+        pytest.skip("SQLite runs grouping and matching in turn (one writer)")
+    import asyncio
+    import logging
+
+    caplog.set_level(logging.INFO, logger="bot.worker")
+    await subscribe(services, 1, "power outage in Kyiv")
+    await subscribe(services, 2, "outage in Kyiv")
+    await add_sources(services, (feeds.publish("unian", item("u1", KYIV_TITLE)), "UNIAN"))
+    worker = Worker(services)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(worker.run_forever(tick_seconds=0.1, stop=stop))
+    for _ in range(200):
+        if len(await rows(services)) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # a few more cycles: nothing more is queued
+    stop.set()
+    await asyncio.wait_for(loop, 15)
+    queued = await rows(services)
+    assert sorted((r.chat_id, r.kind) for r in queued) == [(1, "alert"), (2, "alert")]
+    assert await pending(services) == []
+    # The matcher task matched it (the poll cycles only grouped).
+    assert any(r.getMessage().startswith("matched 1 stories: 2 alerts") for r in caplog.records)
+    async with services.db.sessions() as session:
+        assert all(s.lease_owner is None for s in await sources_store.list_sources(session))
