@@ -104,8 +104,21 @@ CATCH_UP_SECONDS = 0.01
 HEADROOM = 0.96
 
 
+# Telegram counts a chat's messages as they arrive, we space them as they leave: a message
+# that waited longer on the way than the next one would land less than the interval before
+# it, and a 429 pauses every send. The margin absorbs that jitter.
+CHAT_SPACING_MARGIN = 0.1
+# Message ids of original alerts looked up ahead for a claimed batch's edits and replies.
+MAX_KNOWN_ORIGINALS = 100_000
+
+
 def send_limits_for(per_second: float) -> SendLimits:
-    return SendLimits(per_second=per_second)
+    defaults = SendLimits()
+    return SendLimits(
+        per_second=per_second,
+        private_chat_interval=defaults.private_chat_interval + CHAT_SPACING_MARGIN,
+        group_chat_interval=defaults.group_chat_interval + CHAT_SPACING_MARGIN,
+    )
 
 
 class _Pace:
@@ -236,6 +249,9 @@ class Sender:
         self._write_lock = asyncio.Lock()
         # Message ids of alerts delivered but maybe not flushed yet, for edits right after.
         self._delivered: dict[tuple[int, str], int] = {}
+        # Message ids of delivered alerts that claimed edits and replies point at, looked up
+        # for a whole batch in a few statements instead of one query per edit.
+        self._originals: dict[tuple[int, str], int] = {}
 
     @property
     def batch_size(self) -> int:
@@ -377,7 +393,22 @@ class Sender:
             # database went away after it was sent), is claimable again once its claim
             # expires: it is not sent again; its outcome will be recorded.
             mine = self._in_flight_rows | {o.message.id for o in self._outcomes}
-            return [m for m in claimed if m.id not in mine] if mine else claimed
+            batch = [m for m in claimed if m.id not in mine] if mine else claimed
+            await self._learn_originals(session, batch)
+            return batch
+
+    async def _learn_originals(self, session: AsyncSession, batch: list[OutboxMessage]) -> None:
+        wanted = {
+            (m.chat_id, str(m.payload["story_id"]))
+            for m in batch
+            if m.kind in ("edit", "reply") and m.payload.get("story_id")
+        }
+        wanted -= self._delivered.keys() | self._originals.keys()
+        if not wanted:
+            return
+        if len(self._originals) > MAX_KNOWN_ORIGINALS:
+            self._originals.clear()
+        self._originals.update(await alerts_store.message_ids(session, pairs=wanted))
 
     async def _send_batch(
         self,
@@ -537,6 +568,8 @@ class Sender:
         if not story_id:
             return -1
         known = self._delivered.get((message.chat_id, story_id))
+        if known is None:
+            known = self._originals.get((message.chat_id, story_id))
         if known is not None:
             return known
         async with self.services.db.sessions() as session:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -109,6 +109,30 @@ async def get_alert(session: AsyncSession, *, chat_id: int, story_id: str) -> Al
     stmt = select(*_COLUMNS).where(AlertRow.chat_id == chat_id, AlertRow.story_id == story_id)
     row = (await session.execute(stmt)).first()
     return _stored(row._mapping) if row else None
+
+
+async def message_ids(
+    session: AsyncSession, *, pairs: Collection[tuple[int, str]]
+) -> dict[tuple[int, str], int]:
+    """Telegram message ids of the delivered alerts among (chat, story) pairs; one statement
+    per story (and per chunk of its chats)."""
+    chats_by_story: dict[str, set[int]] = {}
+    for chat_id, story_id in pairs:
+        chats_by_story.setdefault(story_id, set()).add(chat_id)
+    found: dict[tuple[int, str], int] = {}
+    for story_id, chats in chats_by_story.items():
+        for chunk in chunked(sorted(chats), INSERT_CHUNK):
+            rows = await session.execute(
+                select(AlertRow.chat_id, AlertRow.message_id).where(
+                    AlertRow.story_id == story_id,
+                    AlertRow.chat_id.in_(list(chunk)),
+                    AlertRow.message_id.is_not(None),
+                )
+            )
+            found.update(
+                {(chat_id, story_id): message_id for chat_id, message_id in rows if message_id}
+            )
+    return found
 
 
 async def set_fingerprints(

@@ -4,6 +4,7 @@ permanent errors, and a crash mid-delivery."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -340,3 +341,57 @@ async def test_a_late_outcome_does_not_undo_a_newer_claim(services: Services) ->
             claimed_until=new.claimed_until,
         )
     assert (await statuses(services))["400"] == "pending"
+
+
+async def test_edits_of_alerts_sent_earlier_find_their_messages_in_one_lookup_a_batch(
+    services: Services, fake_telegram: FakeTelegramAPI
+) -> None:
+    """A sender that did not send the alerts itself (restarted, or the standby) learns the
+    original message ids of a claimed batch's edits and replies together when it claims them
+    (one query per story, not one per edit), and edits and replies to the right messages."""
+    chats = [31, 32, 33]
+    story = Story(id="s-2", title="t", first_published=utc_now(), last_published=utc_now())
+    for chat in chats:
+        await subscribe(services, chat)
+    async with services.db.sessions() as session, session.begin():
+        from bot.storage.stories import save_story
+
+        await save_story(session, story=story)
+        for chat in chats:
+            await alerts_store.record_alert(session, chat_id=chat, story_id="s-2", fingerprint="f")
+    for chat in chats:
+        await queue(services, chat, f"a{chat}", kind="alert", story_id="s-2")
+    async with bot_for(fake_telegram) as bot:
+        first = Sender(services, bot)
+        await drain(first)
+        await first.aclose()
+        for chat in chats:
+            await queue(services, chat, f"e{chat}", kind="edit", story_id="s-2", text="newer")
+            await queue(services, chat, f"r{chat}", kind="reply", story_id="s-2", text="worse")
+        second = Sender(services, bot)
+        await drain(second)
+        assert set(second._originals) == {(chat, "s-2") for chat in chats}
+        await second.aclose()
+    for chat in chats:
+        original, reply = fake_telegram.messages_to(chat)
+        assert (original.plain_text, original.edits) == ("newer", 1)
+        assert (reply.plain_text, reply.reply_to) == ("worse", original.message_id)
+    assert set((await statuses(services)).values()) == {"sent"}
+
+
+async def test_a_chats_messages_leave_with_a_margin_over_its_limit(
+    services: Services, fake_telegram: FakeTelegramAPI
+) -> None:
+    """Telegram counts a chat's messages on arrival: spacing them exactly one second apart
+    on departure lets network jitter bring two within a second (a 429, and a pause for
+    every chat). The sender keeps a margin."""
+    for n in range(4):
+        await queue(services, 41, f"m{n}")
+    async with bot_for(fake_telegram) as bot:
+        sender = Sender(services, bot)
+        await drain(sender)
+        await sender.aclose()
+    times = [c.time for c in fake_telegram.calls_to("sendMessage") if c.chat_id == 41]
+    assert len(times) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= 1.0 + sender_module.CHAT_SPACING_MARGIN * 0.5, gaps
