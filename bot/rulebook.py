@@ -9,6 +9,7 @@ With several processes on PostgreSQL, `catch_up` applies what the others changed
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage import rules as rules_store
+from bot.storage import stories as stories_store
 from bot.storage import subscribers as subscribers_store
 from bot.storage import sync as sync_store
 from bot.storage.db import Database, utc_now
@@ -73,8 +75,14 @@ class RuleBook:
         places: PlaceDirectory,
         max_rules_per_chat: int,
         indexed: bool = True,
+        alert_window: timedelta | None = None,
     ) -> None:
         self.db = db
+        # A new instant rule hears of the stories with news inside this window (their alerts
+        # are queued by the next match); None: only of stories updated after it is added.
+        self.alert_window = alert_window
+        # Two tasks of one process (a worker's poll loop and its matcher) may catch up at once.
+        self._catching_up = asyncio.Lock()
         self.places = places
         self.max_rules_per_chat = max_rules_per_chat
         # A process that never matches (the sender, the webhook) only writes rules: it keeps
@@ -121,6 +129,10 @@ class RuleBook:
         a no-op on SQLite, where one process makes every change); returns chats refreshed."""
         if self.db.dialect != "postgresql" or not self.indexed:
             return 0
+        async with self._catching_up:
+            return await self._catch_up()
+
+    async def _catch_up(self) -> int:
         now = utc_now()
         if (
             self._floor is None
@@ -234,6 +246,10 @@ class RuleBook:
         )
         stored = await rules_store.get_rule(session, chat_id=chat_id, rule_id=rule_id)
         assert stored is not None
+        if self.alert_window is not None and rule.delivery in (Delivery.INSTANT, Delivery.BOTH):
+            await stories_store.mark_recent_for_matching(
+                session, since=utc_now() - self.alert_window
+            )
         return stored
 
     async def remove(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 
@@ -66,6 +67,7 @@ async def open_services(
             places=gazetteer,
             max_rules_per_chat=settings.max_rules_per_chat,
             indexed=index_rules,
+            alert_window=timedelta(hours=settings.alert_window_hours),
         )
         await rulebook.load()
     except BaseException:

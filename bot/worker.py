@@ -552,9 +552,16 @@ class Worker:
             if story is not None:
                 matched = self.services.rulebook.match(story)
                 self.services.metrics.matches.inc(len(matched))
-                kinds = [UpdateKind(row.kind) for row in markers]
-                # Of several updates since the last match, an escalation decides the reply.
-                kind = UpdateKind.ESCALATED if UpdateKind.ESCALATED in kinds else kinds[-1]
+                kinds = [
+                    UpdateKind(row.kind) for row in markers if row.kind != stories_store.RULE_ADDED
+                ]
+                # Of several updates since the last match, an escalation decides the reply; a
+                # rule added is no update of the story (nothing to reply about).
+                kind = (
+                    UpdateKind.ESCALATED
+                    if UpdateKind.ESCALATED in kinds
+                    else (kinds[-1] if kinds else UpdateKind.JOINED)
+                )
                 queued = await self._queue_alerts(
                     session,
                     story,
@@ -582,6 +589,8 @@ class Worker:
         not matching right now (or `stop`); returns how many were matched here."""
         total = 0
         while not stop.is_set():
+            # Rules added elsewhere first: a story marked for a new rule is matched with it.
+            await self.services.rulebook.catch_up()
             matched = await self._match_some_pending(report, stop=stop)
             if not matched:
                 break

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.db import insert_for, utc_now
 from bot.storage.errors import StorageError
-from bot.storage.tables import StoryRow
+from bot.storage.tables import PendingMatchRow, StoryRow
 from rules.models import Story
 from rules.story_facts import StoryDataError, story_from_dict, story_to_dict
 
@@ -91,5 +91,28 @@ async def delete_stories_before(session: AsyncSession, *, before: datetime) -> i
         .where(StoryRow.last_published_at < before)
         .returning(StoryRow.id)
         .execution_options(synchronize_session=False)
+    )
+    return len(result.all())
+
+
+# The `pending_matches.kind` of a story marked because a rule was added (not a story update).
+RULE_ADDED = "rule_added"
+
+
+async def mark_recent_for_matching(
+    session: AsyncSession, *, since: datetime, now: datetime | None = None
+) -> int:
+    """Mark every story with news since `since` for matching again, as fresh news (a new rule
+    should hear of what is going on right now); returns how many were marked. Matching is
+    idempotent for chats already alerted (their alert's fingerprint is unchanged), so only
+    the chats of the new rule get a first alert."""
+    now = now or utc_now()
+    recent = select(
+        StoryRow.id, literal(RULE_ADDED), true(), literal(now, type_=StoryRow.updated_at.type)
+    ).where(StoryRow.last_published_at >= since)
+    result = await session.execute(
+        insert(PendingMatchRow)
+        .from_select(["story_id", "kind", "fresh", "created_at"], recent)
+        .returning(PendingMatchRow.id)
     )
     return len(result.all())

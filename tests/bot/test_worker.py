@@ -425,3 +425,30 @@ async def test_run_forever_on_postgresql_polls_and_matches_side_by_side(
     assert any(r.getMessage().startswith("matched 1 stories: 2 alerts") for r in caplog.records)
     async with services.db.sessions() as session:
         assert all(s.lease_owner is None for s in await sources_store.list_sources(session))
+
+
+async def test_a_new_rule_hears_of_what_is_going_on_now_and_nobody_hears_twice(
+    services: Services, feeds: FeedServer
+) -> None:
+    """Someone who adds "power outage in Kyiv" during a blackout reported an hour ago gets
+    that story at once (it is inside ALERT_WINDOW_HOURS), not only when the next outlet
+    reports it; yesterday's story stays quiet, and those already alerted get nothing more."""
+    await subscribe(services, 1, "power outage in Kyiv")
+    await subscribe(services, 2, "power outage in Kharkiv")
+    old = item("o1", "Kharkiv: 45,000 without power after strike", minutes_ago=60 * 30)
+    url = feeds.publish("f", old, item("n1", KYIV_TITLE, minutes_ago=60))
+    await add_sources(services, (url, "UNIAN"))
+    worker = Worker(services)
+    await worker.poll_once()
+    assert [r.chat_id for r in await rows(services)] == [1]
+
+    await subscribe(services, 3, "outage in Kyiv")  # joins now
+    await subscribe(services, 4, "power outage in Kharkiv")  # only old news for this one
+    await subscribe(services, 5, "power outage in Kyiv digest")  # digest only: no alert
+    report = await worker.poll_once()  # the feed has nothing new
+    assert (report.new_items, report.alerts, report.edits) == (0, 1, 0)
+    queued = await rows(services)
+    assert [(r.chat_id, r.kind) for r in queued] == [(1, "alert"), (3, "alert")]
+    assert queued[1].payload["story_id"] == queued[0].payload["story_id"]
+    assert await pending(services) == []
+    assert (await worker.poll_once()).alerts == 0  # once only
