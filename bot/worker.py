@@ -37,6 +37,7 @@ import html
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
@@ -96,6 +97,10 @@ PLACE_NAME_CACHE = 20_000
 NEWS_GRACE_SECONDS = 1.0
 # The pipelined matcher looks for pending stories at least this often (other workers' ones).
 MATCH_TICK_SECONDS = 1.0
+# Stories that fail to match in one round before the round gives up (a database outage);
+# one that failed alone is tried again after a pause.
+MAX_MATCH_FAILURES = 3
+UNMATCHABLE_RETRY_SECONDS = 60.0
 # On the way out, the matcher may finish the story it is matching for this long.
 STOP_TASK_SECONDS = 10.0
 
@@ -186,6 +191,8 @@ class Worker:
         self._place_names: dict[tuple[str, str], str] = {}
         # Pipelined mode (`run_forever` on PostgreSQL): set when grouping left work to match.
         self._match_wanted = asyncio.Event()
+        # Stories whose matching failed on their own (their data), and when to try again.
+        self._unmatchable: dict[str, float] = {}
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -608,12 +615,35 @@ class Worker:
                 .limit(SWEEP_LIMIT)
             )
             story_ids = [row.story_id for row in rows]
-        matched = 0
+        matched = failed = 0
+        now = time.monotonic()
         for story_id in story_ids:
             if stop is not None and stop.is_set():
                 break
-            if await self.match_story(story_id, report=report, wait=False) is not None:
-                matched += 1
+            if self._unmatchable.get(story_id, 0.0) > now:
+                continue
+            try:
+                if await self.match_story(story_id, report=report, wait=False) is not None:
+                    matched += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # One story that cannot be matched (it stays pending, retried next round)
+                # must not hold up the others; several in a row is an outage: the caller's
+                # backoff waits it out.
+                failed += 1
+                if failed >= MAX_MATCH_FAILURES:
+                    raise
+                log.warning(
+                    "matching story %s failed (%s); it stays pending, tried again in %.0f s",
+                    story_id,
+                    type(exc).__name__,
+                    UNMATCHABLE_RETRY_SECONDS,
+                )
+                if len(self._unmatchable) > 1000:
+                    self._unmatchable.clear()
+                self._unmatchable[story_id] = now + UNMATCHABLE_RETRY_SECONDS
+                report.errors.append(f"match {story_id}: {type(exc).__name__}")
         return matched
 
     async def _catch_up_stories(self, session: AsyncSession, now: datetime) -> datetime:

@@ -452,3 +452,35 @@ async def test_a_new_rule_hears_of_what_is_going_on_now_and_nobody_hears_twice(
     assert queued[1].payload["story_id"] == queued[0].payload["story_id"]
     assert await pending(services) == []
     assert (await worker.poll_once()).alerts == 0  # once only
+
+
+async def test_a_story_that_cannot_be_matched_does_not_hold_up_the_others(
+    services: Services, feeds: FeedServer
+) -> None:
+    """A story whose stored facts cannot be read back stays pending (and is logged); the
+    matcher goes on with the next ones instead of retrying it forever in front of them."""
+    import asyncio
+
+    from sqlalchemy import update
+
+    from bot.storage.tables import StoryRow
+    from bot.worker import CycleReport
+
+    await subscribe(services, 1, "power outage in Kyiv", "power outage in Kharkiv")
+    await add_sources(
+        services,
+        (feeds.publish("a", item("a1", KYIV_TITLE)), "UNIAN"),
+        (feeds.publish("b", item("b1", "Kharkiv: 45,000 without power after strike")), "RBC"),
+    )
+    worker = Worker(services)
+    await worker.poll_once(match=False)
+    broken, healthy = sorted(set(await pending(services)))
+    async with services.db.sessions() as session, session.begin():
+        await session.execute(
+            update(StoryRow).where(StoryRow.id == broken).values(facts={"temperatures_c": ["icy"]})
+        )
+    report = CycleReport()
+    assert await worker.match_pending(report, stop=asyncio.Event()) == 1
+    assert [r.payload["story_id"] for r in await rows(services)] == [healthy]
+    assert await pending(services) == [broken]
+    assert report.errors == [f"match {broken}: StorageError"]
