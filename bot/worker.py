@@ -233,6 +233,8 @@ class Worker:
                     break
         finally:
             if matcher is not None:
+                stop.set()
+                self._match_wanted.set()  # wakes the matcher now rather than at its next tick
                 await _stop_task(matcher, stop)
             await self.release_leases()
 
