@@ -388,7 +388,7 @@ class Worker:
         for item, signals, item_id in batch:
             if match:
                 await self.process_item(item, signals, item_id=item_id, report=report)
-            elif await self._group(item, signals, item_id=item_id, report=report) is not None:
+            elif await self.group(item, signals, item_id=item_id, report=report) is not None:
                 self._match_wanted.set()
 
     async def _keep_leases(self, held: set[int]) -> None:
@@ -475,7 +475,7 @@ class Worker:
         On PostgreSQL the whole step holds the grouping lock, after taking in the stories
         other workers saved meanwhile; if it fails, the grouper is rebuilt from the database.
         """
-        update = await self._group(item, signals, item_id=item_id, report=report)
+        update = await self.group(item, signals, item_id=item_id, report=report)
         if update is None:
             return None
         try:
@@ -494,9 +494,11 @@ class Worker:
             report.errors.append(f"match {update.story.id}: {type(exc).__name__}")
         return update
 
-    async def _group(
+    async def group(
         self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
     ) -> StoryUpdate | None:
+        """Step 1 alone (the pipelined poll loop's part): the stored item joins its story,
+        which is saved and left pending for a matcher; None for a duplicate."""
         await self._ensure_grouper(self.clock())
         try:
             return await self.group_item(item, signals, item_id=item_id, report=report)
