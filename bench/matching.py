@@ -135,7 +135,10 @@ async def run_round(template: str, *, workers: int, workdir: Path, within: float
     await create_db(name, template=template)
     feeds_file = workdir / "feeds.toml"
     feeds_file.write_text(
-        "".join(f'[[source]]\nurl = "{feed_url(n)}"\n' for n in range(OUTLETS)), encoding="utf-8"
+        "".join(
+            f'[[source]]\nurl = "{feed_url(n)}"\nname = "Outlet {n}"\n' for n in range(OUTLETS)
+        ),
+        encoding="utf-8",
     )
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
     env = {k: v for k, v in os.environ.items() if k in keep}
@@ -166,6 +169,9 @@ async def run_round(template: str, *, workers: int, workdir: Path, within: float
             )
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
+            if any(role.popen.poll() is not None for role in roles):
+                print(f"a worker stopped early; see {workdir}", file=sys.stderr)
+                break
             left = (await fetch(name, "SELECT count(DISTINCT story_id) AS n FROM pending_matches"))[
                 0
             ]["n"]
