@@ -45,6 +45,7 @@ from bench.load import (  # noqa: E402
     fetch,
     metric_sum,
     pg_url,
+    role_env,
     seed,
     start_role,
 )
@@ -140,16 +141,7 @@ async def run_round(template: str, *, workers: int, workdir: Path, within: float
         ),
         encoding="utf-8",
     )
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        PYTHONUNBUFFERED="1",
-        DATABASE_URL=pg_url(name),
-        FEEDS_FILE=str(feeds_file),
-        ALLOW_PRIVATE_FEED_HOSTS="true",
-        LOG_LEVEL="INFO",
-    )
+    env = role_env(name, feeds_file)
     stories = (await fetch(name, "SELECT count(DISTINCT story_id) AS n FROM pending_matches"))[0][
         "n"
     ]
