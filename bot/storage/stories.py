@@ -107,9 +107,15 @@ async def mark_recent_for_matching(
     idempotent for chats already alerted (their alert's fingerprint is unchanged), so only
     the chats of the new rule get a first alert."""
     now = now or utc_now()
+    already = (
+        select(PendingMatchRow.id)
+        .where(PendingMatchRow.story_id == StoryRow.id, PendingMatchRow.kind == RULE_ADDED)
+        .exists()
+    )
+    # A chat adding five rules at once (the guided setup) marks each story once.
     recent = select(
         StoryRow.id, literal(RULE_ADDED), true(), literal(now, type_=StoryRow.updated_at.type)
-    ).where(StoryRow.last_published_at >= since)
+    ).where(StoryRow.last_published_at >= since, ~already)
     result = await session.execute(
         insert(PendingMatchRow)
         .from_select(["story_id", "kind", "fresh", "created_at"], recent)

@@ -442,9 +442,10 @@ async def test_a_new_rule_hears_of_what_is_going_on_now_and_nobody_hears_twice(
     await worker.poll_once()
     assert [r.chat_id for r in await rows(services)] == [1]
 
-    await subscribe(services, 3, "outage in Kyiv")  # joins now
+    await subscribe(services, 3, "outage in Kyiv", "cold in Kyiv")  # joins now, two rules
     await subscribe(services, 4, "power outage in Kharkiv")  # only old news for this one
     await subscribe(services, 5, "power outage in Kyiv digest")  # digest only: no alert
+    assert len(await pending(services)) == 1  # the recent story, marked once for them all
     report = await worker.poll_once()  # the feed has nothing new
     assert (report.new_items, report.alerts, report.edits) == (0, 1, 0)
     queued = await rows(services)
