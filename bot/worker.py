@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
 from bot.render import facts_line, render_alert
-from bot.roles import Backoff, log_step_failure, sleep_or_stop
+from bot.roles import Backoff, guarded_loop, log_step_failure, sleep_or_stop
 from bot.rulebook import MatchedRule
 from bot.services import Services
 from bot.storage import alerts as alerts_store
@@ -240,31 +240,27 @@ class Worker:
 
     async def _match_continuously(self, stop: asyncio.Event) -> None:
         """Pipelined mode: match pending stories whenever there are any, until `stop`."""
-        backoff = Backoff()
-        while not stop.is_set():
-            self._match_wanted.clear()
-            report = CycleReport()
-            try:
-                matched = await self.match_pending(report, stop=stop)
-                backoff.succeeded()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                delay = backoff.failed()
-                log_step_failure("matching", exc, delay)
-                await sleep_or_stop(stop, delay)
-                continue
-            if matched:
-                log.info(
-                    "matched %d stories: %d alerts, %d edits, %d replies",
-                    matched,
-                    report.alerts,
-                    report.edits,
-                    report.replies,
-                )
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._match_wanted.wait(), MATCH_TICK_SECONDS)
+        await guarded_loop(
+            "matching", functools.partial(self._match_round, stop), stop=stop, every_seconds=0
+        )
+
+    async def _match_round(self, stop: asyncio.Event) -> None:
+        """Match what is pending; with nothing to match, wait for grouping to leave work (or
+        for a tick: other workers' stories)."""
+        self._match_wanted.clear()
+        report = CycleReport()
+        matched = await self.match_pending(report, stop=stop)
+        if matched:
+            log.info(
+                "matched %d stories: %d alerts, %d edits, %d replies",
+                matched,
+                report.alerts,
+                report.edits,
+                report.replies,
+            )
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._match_wanted.wait(), MATCH_TICK_SECONDS)
 
     async def release_leases(self) -> int:
         """Give back every lease this worker holds (on the way out); errors are only logged."""
