@@ -235,7 +235,7 @@ class Worker:
             if matcher is not None:
                 stop.set()
                 self._match_wanted.set()  # wakes the matcher now rather than at its next tick
-                await _stop_task(matcher, stop)
+                await _stop_task(matcher)
             await self.release_leases()
 
     async def _match_continuously(self, stop: asyncio.Event) -> None:
@@ -953,9 +953,8 @@ async def _plan_each_statement(session: AsyncSession) -> None:
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
-async def _stop_task(task: asyncio.Task[None], stop: asyncio.Event) -> None:
-    """Let `task` see `stop` and finish its step (a match is one transaction), then cancel it."""
-    stop.set()
+async def _stop_task(task: asyncio.Task[None]) -> None:
+    """Let `task`, told to stop, finish its step (a match is one transaction), then cancel it."""
     with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
         await asyncio.wait_for(asyncio.shield(task), STOP_TASK_SECONDS)
     if not task.done():

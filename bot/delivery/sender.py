@@ -400,12 +400,13 @@ class Sender:
             return batch
 
     async def _learn_originals(self, session: AsyncSession, batch: list[OutboxMessage]) -> None:
-        wanted = {
+        pointers = (
             (m.chat_id, str(m.payload["story_id"]))
             for m in batch
             if m.kind in ("edit", "reply") and m.payload.get("story_id")
-        }
-        wanted -= self._delivered.keys() | self._originals.keys()
+        )
+        # Looked up one by one: a union of the known keys would copy up to 100k of them.
+        wanted = {p for p in pointers if p not in self._delivered and p not in self._originals}
         if not wanted:
             return
         if len(self._originals) > MAX_KNOWN_ORIGINALS:
