@@ -7,6 +7,8 @@
 One run builds a fresh PostgreSQL database (seeded once, copied per round as a template, all
 dropped at the end), then per round (1 worker, 2 workers) starts, each in its own process:
 
+- the catalogue placed as a running deployment has it: each feed due at its own slot in the
+  poll interval (`feeds.schedule.on_phase`); `--cold-start` leaves every feed due at once;
 - a feed server with `--sources` feeds on 100 loopback addresses (127.0.1.1 ...), so the
   per-host caps behave as against real outlets; items become visible at whole seconds on a
   schedule (their pubDate is that second), drawn from `tests/data/eval/dev.jsonl` (real news
@@ -61,7 +63,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -307,6 +309,32 @@ async def drop_db(name: str) -> None:
         await conn.close()
 
 
+async def place_sources(name: str, urls: list[str], *, interval: int) -> None:
+    """The catalogue as a deployment that has run for a while has it: each feed due at its own
+    slot in the interval (`feeds.schedule.on_phase`), where its second poll put it, rather
+    than all due at once as on the first day (`--cold-start`). The roles' catalogue upsert
+    keeps a known feed's polling state."""
+    from feeds.schedule import SLOT_EARLY, feed_phase, on_phase
+
+    period = timedelta(seconds=interval)
+    now = datetime.now(UTC)
+    # on_phase looks (1 - SLOT_EARLY) intervals ahead; from there: the first slot from now on.
+    before = now - period * (1 - SLOT_EARLY)
+    rows = [
+        (url, f"Outlet {n}", "uk", on_phase(before, period, feed_phase(url)), now)
+        for n, url in enumerate(urls)
+    ]
+    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=name)
+    try:
+        await conn.executemany(
+            "INSERT INTO sources (url, name, language, next_poll_at, created_at) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            rows,
+        )
+    finally:
+        await conn.close()
+
+
 async def seed(name: str, *, subscribers: int, rules: int, rng: random.Random) -> dict[str, Any]:
     """Migrate, then bulk-insert subscribers and rules (each rule written by `format_rule` and
     read back by `parse_rule`, as /add stores it)."""
@@ -524,15 +552,19 @@ def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str
             if args.logs:  # the roles' logs kept for a look afterwards
                 workdir = Path(args.logs) / tag
                 workdir.mkdir(parents=True, exist_ok=True)
+            urls = [
+                f"http://{_host(n)}:{addresses[_host(n)]}/feed/{n}.xml" for n in range(args.sources)
+            ]
             feeds_file = workdir / "feeds.toml"
             feeds_file.write_text(
                 "".join(
-                    f'[[source]]\nurl = "http://{_host(n)}:{addresses[_host(n)]}/feed/{n}.xml"\n'
-                    f'name = "Outlet {n}"\nlanguage = "uk"\n\n'
-                    for n in range(args.sources)
+                    f'[[source]]\nurl = "{url}"\nname = "Outlet {n}"\nlanguage = "uk"\n\n'
+                    for n, url in enumerate(urls)
                 ),
                 encoding="utf-8",
             )
+            if not args.cold_start:
+                asyncio.run(place_sources(name, urls, interval=args.poll_interval))
             env = role_env(
                 name,
                 feeds_file,
@@ -936,6 +968,11 @@ def main(argv: list[str] | None = None) -> int:
         default=240.0,
         help="seconds after the burst, at most, for the backlog to be grouped, matched and sent",
     )
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="every feed due at once when the roles start (a first day), not on its own slot",
+    )
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--keep-db", action="store_true", help="leave the databases behind")
     parser.add_argument("--json", action="store_true", help="print only the JSON")
@@ -970,6 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
                 "duration",
                 "poll_interval",
                 "rate",
+                "cold_start",
             )
         },
         "seed": seeded,

@@ -78,6 +78,8 @@ log = logging.getLogger(__name__)
 # short: a dead worker's feeds return to the others within this time.
 LEASE_SECONDS = 60.0
 SOURCES_PER_CYCLE = 50
+# Shortest rest between poll cycles when a feed is (nearly) due.
+MIN_REST_SECONDS = 0.05
 # Stories are kept this long (for /test over 7 days and the digest), outbox rows a week.
 STORY_RETENTION = timedelta(days=14)
 OUTBOX_RETENTION = timedelta(days=7)
@@ -224,6 +226,8 @@ class Worker:
                         # A full batch: more feeds are likely due. Resting a tick per 50 feeds
                         # would stretch 1,000 feeds' round past a 60 s interval.
                         delay = 0.0
+                    else:
+                        delay = await self.seconds_until_due(tick)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -237,6 +241,17 @@ class Worker:
                 self._match_wanted.set()  # wakes the matcher now rather than at its next tick
                 await _stop_task(matcher)
             await self.release_leases()
+
+    async def seconds_until_due(self, tick: float) -> float:
+        """How long to rest before the next feed falls due: at most a tick (leases of other
+        workers lapse, feeds get added), at least a moment (no busy loop on a row another
+        worker is leasing right now). Feeds are spread over the interval, so waking a tick
+        late would add up to a tick to the news of every feed."""
+        async with self.services.db.sessions() as session:
+            due = await sources_store.next_due_at(session, now=self.clock())
+        if due is None:
+            return tick
+        return min(tick, max(MIN_REST_SECONDS, (due - self.clock()).total_seconds()))
 
     async def _match_continuously(self, stop: asyncio.Event) -> None:
         """Pipelined mode: match pending stories whenever there are any, until `stop`."""
@@ -791,6 +806,9 @@ class Worker:
             report.edits += len(edited.created)
             report.folded += len(edited.folded)
             queued += len(edited.created)
+            # A chat whose alert is still queued will get it with the new figures: it has
+            # seen nothing of the story yet, so "escalated" would only ring twice.
+            replies = [r for r in replies if r.chat_id not in edited.folded_into_alert]
         if replies:  # after the edits: the fresh figures first, then the reply pointing at them
             replied = await outbox.enqueue_bulk(session, messages=replies, now=now)
             report.replies += len(replied)

@@ -30,7 +30,7 @@ from feeds.fetch import (
 from feeds.models import Item, Source
 from feeds.netsafety import Resolver
 from feeds.parse import ParsedFeed, parse_feed
-from feeds.schedule import UNHEALTHY_AFTER, is_unhealthy, next_poll_at
+from feeds.schedule import UNHEALTHY_AFTER, feed_phase, is_unhealthy, next_poll_at
 
 DEFAULT_PER_HOST = 4
 # Requests in flight at once, over all hosts. Polling is mostly waiting on the network, so
@@ -42,12 +42,17 @@ DEFAULT_GLOBAL_LIMIT = DEFAULT_MAX_CONNECTIONS
 
 @dataclass(frozen=True, slots=True)
 class PollPolicy:
-    """How often to poll: `Source.interval_seconds` overrides `interval` per feed."""
+    """How often to poll: `Source.interval_seconds` overrides `interval` per feed.
+
+    With `spread`, each feed is polled at its own place in the interval
+    (`feeds.schedule.on_phase`) rather than all feeds at once.
+    """
 
     interval: timedelta = timedelta(minutes=5)
     min_interval: timedelta = timedelta(minutes=1)
     max_interval: timedelta = timedelta(hours=1)
     unhealthy_after: int = UNHEALTHY_AFTER
+    spread: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +330,7 @@ def _succeeded(
             expires=result.headers.get("expires"),
             min_interval=policy.min_interval,
             max_interval=policy.max_interval,
+            phase=feed_phase(source.url) if policy.spread else None,
         ),
         permanent_url=result.permanent_url,
         feed_title=parsed.title if parsed else None,

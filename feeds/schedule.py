@@ -4,11 +4,16 @@ and its recent failures.
 
 from __future__ import annotations
 
+import math
 import re
+import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 UNHEALTHY_AFTER = 5
+# How much sooner than a whole interval a feed may come round again to keep its slot: a poll
+# runs after its slot by however long leasing and queueing took.
+SLOT_EARLY = 0.1
 
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 _NO_CACHE = re.compile(r"(?:^|[,\s])(?:no-cache|no-store)(?:$|[,\s=])", re.IGNORECASE)
@@ -49,6 +54,7 @@ def next_poll_at(
     max_interval: timedelta,
     consecutive_failures: int = 0,
     retry_after: float | None = None,
+    phase: float | None = None,
 ) -> datetime:
     """The next time to poll a feed.
 
@@ -57,6 +63,11 @@ def next_poll_at(
     sooner), then clamped to [`min_interval`, `max_interval`] so that a silly hint neither
     hammers the server nor hides news for days. After failures the wait doubles per failure
     (capped at `max_interval`); a server's `Retry-After` (seconds) is honoured up to the cap.
+
+    With a `phase` (see `feed_phase`) and nothing but our own interval to go by, the poll
+    lands on the feed's next slot at least an interval away instead (`on_phase`): feeds keep
+    their own places in the interval, so a thousand feeds added at once are not polled in one
+    herd every round ever after, and the work (and the news) comes in evenly.
     """
     wait = interval
     hints = [
@@ -75,7 +86,34 @@ def next_poll_at(
         retry = _seconds(retry_after)
         if retry is not None and retry > wait:
             wait = retry
+    elif phase is not None and wait == interval:
+        wait = on_phase(now, interval, phase) - now
     return now + min(max(wait, min_interval), max_interval)
+
+
+def feed_phase(url: str) -> float:
+    """A feed's own place in the poll interval, as a fraction in [0, 1): stable across
+    processes and restarts (a CRC of the URL, not Python's salted `hash`)."""
+    return zlib.crc32(url.encode("utf-8")) / 2**32
+
+
+def on_phase(now: datetime, interval: timedelta, phase: float) -> datetime:
+    """The feed's first slot at least `1 - SLOT_EARLY` intervals after `now`; its slots lie
+    `phase` of the way into each interval, counted from the epoch.
+
+    On the grid, polls are exactly one interval apart: a poll runs a little after its slot
+    (lease, queue), and the following slot one interval on is still far enough. Off it (a new
+    feed, or after a failure or a long hint) the one poll that finds the slot waits up to a
+    second interval. A poll that ran later than `SLOT_EARLY` of an interval skips a slot rather
+    than come back sooner.
+    """
+    period = interval.total_seconds()
+    if period <= 0:
+        return now + interval
+    earliest = now.timestamp() + period * (1 - SLOT_EARLY)
+    offset = (phase % 1.0) * period
+    slot = math.ceil((earliest - offset) / period) * period + offset
+    return datetime.fromtimestamp(slot, UTC)
 
 
 def is_unhealthy(consecutive_failures: int, threshold: int = UNHEALTHY_AFTER) -> bool:

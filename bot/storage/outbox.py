@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -405,10 +405,12 @@ _ALERT_FOLDED = ("text", "reply_markup", "news_at")
 @dataclass(frozen=True, slots=True)
 class QueuedEdits:
     """What `enqueue_story_edits` did: chats whose waiting message now carries the new text,
-    and the dedupe keys of the edits queued as new rows."""
+    those of them whose waiting message is the alert itself (they have seen nothing of the
+    story yet), and the dedupe keys of the edits queued as new rows."""
 
     folded: set[int]
     created: set[str]
+    folded_into_alert: set[int] = field(default_factory=set)
 
 
 async def enqueue_story_edits(
@@ -434,12 +436,16 @@ async def enqueue_story_edits(
     now = now or utc_now()
     by_chat = {edit.chat_id: edit for edit in edits}
     if dialect_name(session) == "postgresql":
-        folded = await _fold_edits_unnested(session, by_chat, waiting_keys)
+        kinds = await _fold_edits_unnested(session, by_chat, waiting_keys)
     else:
-        folded = await _fold_edits(session, by_chat, waiting_keys)
-    fresh = [edit for chat_id, edit in by_chat.items() if chat_id not in folded]
+        kinds = await _fold_edits(session, by_chat, waiting_keys)
+    fresh = [edit for chat_id, edit in by_chat.items() if chat_id not in kinds]
     created = await enqueue_bulk(session, messages=fresh, now=now) if fresh else set()
-    return QueuedEdits(folded=folded, created=created)
+    return QueuedEdits(
+        folded=set(kinds),
+        created=created,
+        folded_into_alert={chat_id for chat_id, kind in kinds.items() if kind == "alert"},
+    )
 
 
 # Each chat's newest pending row under one of its keys: two unique-index probes per chat
@@ -465,7 +471,7 @@ _FOLD_UNNESTED = text(
     " CAST(:new_keys AS TEXT[])) AS m(id, payload, new_key)"
     " WHERE o.id = m.id AND o.status = 'pending' AND (o.kind = 'alert'"
     " OR NOT EXISTS (SELECT 1 FROM outbox AS d WHERE d.dedupe_key = m.new_key))"
-    " RETURNING o.chat_id"
+    " RETURNING o.chat_id, o.kind"
 )
 
 
@@ -477,7 +483,8 @@ async def _fold_edits_unnested(
     session: AsyncSession,
     by_chat: Mapping[int, NewMessage],
     waiting_keys: Mapping[int, Sequence[str]],
-) -> set[int]:
+) -> dict[int, str]:
+    """Fold the edits into the waiting rows; chat -> the kind of the row that took its edit."""
     # First the (few) waiting rows, by key only; then the new texts for those alone: most
     # chats have nothing waiting, and their texts need not travel twice.
     waiting: list[tuple[int, int, str]] = []
@@ -494,7 +501,7 @@ async def _fold_edits_unnested(
             },
         )
         waiting.extend((int(c), int(i), str(k)) for c, i, k in result.all())
-    folded: set[int] = set()
+    folded: dict[int, str] = {}
     for part in chunked(sorted(waiting, key=lambda row: row[1]), ARRAY_CHUNK):
         result = await session.execute(
             _FOLD_UNNESTED,
@@ -507,7 +514,7 @@ async def _fold_edits_unnested(
                 "new_keys": [by_chat[c].dedupe_key for c, _, _ in part],
             },
         )
-        folded.update(int(chat_id) for chat_id in result.scalars())
+        folded.update((int(chat_id), str(kind)) for chat_id, kind in result.all())
     return folded
 
 
@@ -515,7 +522,7 @@ async def _fold_edits(
     session: AsyncSession,
     by_chat: Mapping[int, NewMessage],
     waiting_keys: Mapping[int, Sequence[str]],
-) -> set[int]:
+) -> dict[int, str]:
     """`_fold_edits_unnested` for SQLite (one writer at a time: no claim can come between)."""
     owner = {key: c for c in by_chat for key in _two(waiting_keys.get(c, ()))}
     newest: dict[int, tuple[int, str, str, dict[str, Any]]] = {}  # chat -> id, kind, key, payload
@@ -534,10 +541,12 @@ async def _fold_edits(
         )
         taken.update(rows.scalars())
     changes: dict[int, dict[str, Any]] = {}  # chat -> the row's new values
+    kinds: dict[int, str] = {}
     for chat_id, (row_id, kind, key, payload) in sorted(newest.items()):
         edit = by_chat[chat_id]
         if kind == "edit" and edit.dedupe_key in taken:
             continue
+        kinds[chat_id] = kind
         changes[chat_id] = {
             "row_id": row_id,
             "new_payload": dict(edit.payload) if kind == "edit" else payload | _patch(edit.payload),
@@ -551,7 +560,7 @@ async def _fold_edits(
             .values(payload=bindparam("new_payload"), dedupe_key=bindparam("new_key")),
             list(changes.values()),
         )
-    return set(changes)
+    return kinds
 
 
 def _two(keys: Sequence[str]) -> tuple[str, ...]:

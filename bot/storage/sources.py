@@ -148,6 +148,17 @@ def _due(now: datetime) -> Any:
     )
 
 
+async def next_due_at(session: AsyncSession, *, now: datetime) -> datetime | None:
+    """When the next enabled, unleased source falls due (None: no such source)."""
+    stmt = select(func.min(SourceRow.next_poll_at)).where(
+        SourceRow.enabled.is_(True),
+        or_(SourceRow.lease_until.is_(None), SourceRow.lease_until <= now),
+    )
+    # min() keeps the column's type, so the value comes back aware like the column's.
+    due: datetime | None = (await session.execute(stmt)).scalar()
+    return due
+
+
 async def due_sources(
     session: AsyncSession, *, now: datetime, limit: int | None = None
 ) -> list[StoredSource]:

@@ -161,6 +161,29 @@ async def test_news_for_an_alert_still_queued_updates_it_in_place(
     assert unchanged["published_at"] == alert.payload["news_at"]
 
 
+async def test_a_restoration_before_the_alert_went_out_is_told_by_the_alert_alone(
+    services: Services, feeds: FeedServer
+) -> None:
+    """The chat has seen nothing of the story while its alert waits in the queue: the alert
+    goes out saying "restored", with no "resolved" reply ringing after it."""
+    await subscribe(services, 1, "power outage in Kyiv")
+    a = feeds.publish("a", item("a1", KYIV_TITLE, minutes_ago=30))
+    await add_sources(services, (a, "UNIAN"))
+    worker = Worker(services)
+    assert (await worker.poll_once()).alerts == 1
+    [alert] = await rows(services)
+
+    feeds.publish("a", item("a2", "Power restored in Kyiv after the strike", minutes_ago=1))
+    await make_due(services)
+    report = await worker.poll_once()
+    assert (report.replies, report.folded) == (0, 1)
+    [updated] = await rows(services)
+    assert updated.id == alert.id and updated.payload["text"] != alert.payload["text"]
+    async with services.db.sessions() as session:
+        [story] = await stories_store.stories_since(session, since=utc_now() - timedelta(days=1))
+    assert story.resolved
+
+
 async def test_an_edit_being_sent_is_not_changed_but_followed_by_a_new_one(
     services: Services, feeds: FeedServer
 ) -> None:
@@ -425,6 +448,34 @@ async def test_run_forever_on_postgresql_polls_and_matches_side_by_side(
     assert any(r.getMessage().startswith("matched 1 stories: 2 alerts") for r in caplog.records)
     async with services.db.sessions() as session:
         assert all(s.lease_owner is None for s in await sources_store.list_sources(session))
+
+
+async def test_the_worker_wakes_when_the_next_feed_falls_due_not_a_tick_later(
+    services: Services, feeds: FeedServer
+) -> None:
+    """Feeds are spread over the interval, so the loop rests until the next one falls due:
+    with a one-minute tick, a feed due in a second is still polled within seconds."""
+    import asyncio
+
+    await subscribe(services, 1, "power outage in Kyiv")
+    await add_sources(services, (feeds.publish("unian", item("u1", KYIV_TITLE)), "UNIAN"))
+    async with services.db.sessions() as session, session.begin():
+        (source,) = await sources_store.list_sources(session)
+        soon = utc_now() + timedelta(seconds=1)
+        await sources_store.record_success(
+            session, source_id=source.id, now=utc_now(), next_poll_at=soon
+        )
+    stop = asyncio.Event()
+    loop = asyncio.create_task(Worker(services).run_forever(tick_seconds=60, stop=stop))
+    try:
+        for _ in range(200):
+            if await rows(services):
+                break
+            await asyncio.sleep(0.05)
+        assert [r.chat_id for r in await rows(services)] == [1]
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 15)
 
 
 async def test_a_new_rule_hears_of_what_is_going_on_now_and_nobody_hears_twice(

@@ -57,7 +57,9 @@ async def test_first_poll_parses_items_and_keeps_validators(
     assert outcome.state.validators.etag == '"u1"'
     assert outcome.state.validators.content_hash
     assert outcome.state.consecutive_failures == 0
-    assert outcome.next_poll_at == NOW + timedelta(minutes=5)
+    # Spread: on the feed's own slot, one to two intervals away.
+    assert NOW + timedelta(minutes=4.5) <= outcome.next_poll_at
+    assert outcome.next_poll_at < NOW + timedelta(minutes=9.5)
     assert not outcome.unhealthy
 
 
@@ -117,7 +119,8 @@ async def test_source_interval_overrides_the_policy(
     outcome = await poll_source(
         client, SourceState(source=source), limits=test_limits, policy=POLICY, now=NOW
     )
-    assert outcome.next_poll_at == NOW + timedelta(minutes=15)
+    assert NOW + timedelta(minutes=13.5) <= outcome.next_poll_at
+    assert outcome.next_poll_at < NOW + timedelta(minutes=28.5)
 
 
 async def test_html_page_is_not_a_feed(

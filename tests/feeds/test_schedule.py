@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from feeds.schedule import expires_in, is_unhealthy, max_age_seconds, next_poll_at
+from feeds.schedule import (
+    SLOT_EARLY,
+    expires_in,
+    feed_phase,
+    is_unhealthy,
+    max_age_seconds,
+    next_poll_at,
+    on_phase,
+)
 
 NOW = datetime(2025, 1, 15, 12, 0, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -121,3 +132,87 @@ def test_is_unhealthy(failures: int, threshold: int, unhealthy: bool) -> None:
 def test_default_threshold_is_five() -> None:
     assert not is_unhealthy(4)
     assert is_unhealthy(5)
+
+
+# --- spreading feeds over the interval ---------------------------------------------------
+
+EARLY = FIVE * SLOT_EARLY
+
+
+def _slot_phase(when: datetime, interval: timedelta) -> float:
+    """Where in the interval `when` lies, as a fraction (the inverse of the slot grid)."""
+    period = interval.total_seconds()
+    return (when.timestamp() % period) / period
+
+
+def _on_slot(when: datetime, phase: float) -> bool:
+    off = abs(_slot_phase(when, FIVE) - phase)
+    return min(off, 1 - off) < 1e-6
+
+
+def test_a_feed_on_its_slot_is_polled_exactly_one_interval_apart() -> None:
+    phase = feed_phase("https://example.org/rss")
+    at = on_phase(NOW, FIVE, phase)
+    assert _on_slot(at, phase)
+    for _ in range(20):
+        # The poll runs a little after its slot (lease, fetch); the next slot is unchanged.
+        following = on_phase(at + timedelta(seconds=7), FIVE, phase)
+        assert following - at == FIVE
+        at = following
+    # Run exactly at its slot (as stored, to the microsecond), too.
+    assert on_phase(at, FIVE, phase) - at == FIVE
+    # Run later than SLOT_EARLY of an interval: the slot after next, never sooner.
+    assert on_phase(at + EARLY * 1.5, FIVE, phase) - at == 2 * FIVE
+
+
+@given(
+    start=st.floats(min_value=0, max_value=10 * 86400),
+    phase=st.floats(min_value=0, max_value=1, exclude_max=True),
+    lag=st.floats(min_value=0, max_value=29),
+)
+def test_any_feed_lands_on_its_slot_at_once_and_keeps_it(
+    start: float, phase: float, lag: float
+) -> None:
+    """`lag`: how long after its scheduled time each poll actually runs."""
+    polls = [NOW + timedelta(seconds=start)]
+    for _ in range(3):
+        ran = polls[-1] + timedelta(seconds=lag)
+        following = on_phase(ran, FIVE, phase)
+        assert FIVE - EARLY <= following - ran < 2 * FIVE - EARLY
+        assert _on_slot(following, phase)
+        polls.append(following)
+
+
+def test_a_thousand_feeds_added_at_once_spread_over_the_interval() -> None:
+    urls = [f"https://outlet{n % 100}.example/feeds/{n}.xml" for n in range(1000)]
+    polls = [
+        next_poll_at(
+            now=NOW, interval=FIVE, min_interval=MIN, max_interval=MAX, phase=feed_phase(u)
+        )
+        for u in urls
+    ]
+    assert all(NOW + FIVE - EARLY <= when < NOW + 2 * FIVE - EARLY for when in polls)
+    # One herd became ten even tenths of the interval.
+    tenths = Counter(int(_slot_phase(when, FIVE) * 10) for when in polls)
+    assert len(tenths) == 10
+    assert all(60 <= count <= 140 for count in tenths.values()), tenths
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        pytest.param({"ttl_seconds": 1800}, timedelta(minutes=30), id="hint-longer-wins"),
+        pytest.param({"consecutive_failures": 1}, timedelta(minutes=10), id="backoff"),
+        pytest.param({"retry_after": 900.0}, timedelta(minutes=15), id="retry-after"),
+    ],
+)
+def test_the_phase_gives_way_to_hints_and_backoff(
+    overrides: dict[str, object], expected: timedelta
+) -> None:
+    assert _next(phase=0.3, **overrides) == expected
+
+
+def test_the_phase_is_stable_and_differs_between_feeds() -> None:
+    assert feed_phase("https://a.example/rss") == feed_phase("https://a.example/rss")
+    assert feed_phase("https://a.example/rss") != feed_phase("https://b.example/rss")
+    assert 0 <= feed_phase("") < 1

@@ -115,6 +115,8 @@ async def test_an_edit_is_folded_into_the_message_still_waiting(session: AsyncSe
     )
     await session.commit()
     assert queued.folded == {1, 2}
+    # Chat 1 has seen nothing of the story yet (its alert waits); chat 2 saw the alert.
+    assert queued.folded_into_alert == {1}
     assert queued.created == {"edit:3:s:f3", "edit:4:s:f3"}
     after = {(r.chat_id, r.kind, r.dedupe_key): r for r in await _rows(session)}
     # Chat 1: the queued alert now says v3; its own fields (the lag's start) stay.

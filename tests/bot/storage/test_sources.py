@@ -70,6 +70,29 @@ async def test_due_sources_respect_time_enabled_and_leases(session: AsyncSession
     assert [s.id for s in await sources.due_sources(session, now=later)] == [b]
 
 
+async def test_next_due_at_skips_disabled_and_leased_sources(session: AsyncSession) -> None:
+    assert await sources.next_due_at(session, now=NOW) is None
+    ids = await _seed(session, 3)
+    a, b, c = ids.values()
+    for source_id, minutes in ((a, 3), (b, 1), (c, 2)):
+        await sources.record_success(
+            session, source_id=source_id, now=NOW, next_poll_at=NOW + timedelta(minutes=minutes)
+        )
+    await sources.set_source_enabled(session, source_id=b, enabled=False)
+    await session.commit()
+    assert await sources.next_due_at(session, now=NOW) == NOW + timedelta(minutes=2)
+    # c is being polled by a worker: the next feed free to poll is a.
+    at_two = NOW + timedelta(minutes=2)
+    assert [
+        s.id
+        for s in await sources.lease_due_sources(
+            session, owner="w1", now=at_two, lease_seconds=60, limit=5
+        )
+    ] == [c]
+    await session.commit()
+    assert await sources.next_due_at(session, now=at_two) == NOW + timedelta(minutes=3)
+
+
 async def test_lease_is_exclusive_until_it_expires(session: AsyncSession) -> None:
     await _seed(session, 3)
     first = await sources.lease_due_sources(
