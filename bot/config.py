@@ -124,6 +124,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Only items published this many hours ago or later raise instant alerts.",
     )
+    edit_delay_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description=(
+            "An edit of an alert already sent waits this long in the queue: news arriving "
+            "meanwhile goes into the same edit, and fresh alerts go out first."
+        ),
+    )
     digest_default_time: time = Field(
         default=time(8, 0), description="Local time (HH:MM) of the daily digest for new chats."
     )

@@ -722,6 +722,10 @@ class Worker:
         # language alone: each is rendered once per story update.
         texts: dict[tuple[str, str], str] = {}
         reply_texts: dict[tuple[str, str], str] = {}
+        # Edits of sent alerts wait a little: the next outlets' news folds into the same edit
+        # (see enqueue_story_edits) and fresh alerts, queued meanwhile, go out before them.
+        edit_delay = self.settings.edit_delay_seconds
+        edit_at = now + timedelta(seconds=edit_delay) if edit_delay > 0 else None
         # In chat order: two transactions that update the same alert rows in one order cannot
         # deadlock each other.
         for chat_id, match in sorted(due.items()):
@@ -761,6 +765,7 @@ class Worker:
                         "news_at": published,
                     },
                     dedupe_key=f"edit:{chat_id}:{story.id}:{current}",
+                    not_before=edit_at,
                 )
             )
             reason = _escalation(previous, story, update)

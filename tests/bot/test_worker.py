@@ -161,6 +161,45 @@ async def test_news_for_an_alert_still_queued_updates_it_in_place(
     assert unchanged["published_at"] == alert.payload["news_at"]
 
 
+async def test_edits_of_sent_alerts_wait_so_news_folds_in_and_fresh_alerts_go_first(
+    fake_telegram: FakeTelegramAPI, database_url: str, feeds: FeedServer
+) -> None:
+    settings = make_settings(fake_telegram, database_url, edit_delay_seconds=30)
+    async with opened(settings) as services:
+        await subscribe(services, 1, "power outage in Kyiv")
+        await subscribe(services, 1, "power outage in Kharkiv")
+        a = feeds.publish("a", item("a1", KYIV_TITLE, minutes_ago=30))
+        b, c = feeds.publish("b", title="b"), feeds.publish("c", title="c")
+        await add_sources(services, (a, "UNIAN"), (b, "Ukrinform"), (c, "Suspilne"))
+        worker = Worker(services)
+        await worker.poll_once()
+        assert len(await send_queue(services)) == 1  # the alert went out at once
+
+        feeds.publish("b", item("b1", "Strike leaves 300,000 in Kyiv without power", minutes_ago=9))
+        await make_due(services)
+        assert (await worker.poll_once()).edits == 1
+        assert await send_queue(services) == []  # the edit waits
+        feeds.publish(
+            "c",
+            item("c1", "Kyiv without power after strike: 300,000 homes", minutes_ago=5),
+            item("k1", "Kharkiv: 45,000 without power after strike", minutes_ago=4),
+        )
+        await make_due(services)
+        report = await worker.poll_once()
+        # The third outlet went into the waiting edit; Kharkiv's alert goes out before it.
+        assert (report.alerts, report.edits, report.folded) == (1, 0, 1)
+        [edit] = [r for r in await rows(services) if r.kind == "edit"]
+        assert "UNIAN, Ukrinform +1" in edit.payload["text"]
+        assert edit.next_attempt_at >= utc_now() + timedelta(seconds=20)
+        sent = await send_queue(services)
+        assert [r.kind for r in await rows(services) if r.id in sent] == ["alert"]
+        async with services.db.sessions() as session, session.begin():
+            later = await outbox.claim_batch(
+                session, now=utc_now() + timedelta(seconds=31), limit=10
+            )
+        assert [m.id for m in later] == [edit.id]
+
+
 async def test_a_restoration_before_the_alert_went_out_is_told_by_the_alert_alone(
     services: Services, feeds: FeedServer
 ) -> None:
