@@ -618,10 +618,22 @@ def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str
         for role in roles:
             memory.update(role.memory)
         outbox = asyncio.run(
-            fetch(name, "SELECT chat_id, kind, status, payload::text AS payload FROM outbox")
+            fetch(
+                name,
+                "SELECT chat_id, kind, status, payload::text AS payload,"
+                " extract(epoch FROM created_at) AS queued_at FROM outbox",
+            )
         )
         result.update(_deliveries(args, calls=calls, outbox=outbox, burst_at=start + args.duration))
-        stored_items = asyncio.run(fetch(name, "SELECT key, story_id FROM items"))
+        stored_items = asyncio.run(
+            fetch(
+                name,
+                "SELECT key, story_id, extract(epoch FROM fetched_at - published_at) AS fetch_lag"
+                " FROM items",
+            )
+        )
+        fetch_lags = [float(row["fetch_lag"]) for row in stored_items]
+        result["stages_s"]["fetched_after_publication"] = _spread(fetch_lags)
         pending = asyncio.run(fetch(name, "SELECT DISTINCT story_id FROM pending_matches"))
         result["items"] = item_lags(
             published,
@@ -770,6 +782,15 @@ async def _observe(
     }
 
 
+def _spread(values: list[float]) -> dict[str, Any]:
+    return {
+        "n": len(values),
+        "p50": percentile(values, 0.5),
+        "p95": percentile(values, 0.95),
+        "max": round(max(values), 2) if values else None,
+    }
+
+
 async def grouped_items(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM items WHERE story_id IS NOT NULL"))
 
@@ -780,6 +801,7 @@ def _deliveries(
     """Alert lag (stream alerts and burst alerts apart), losses, duplicates and send rate."""
     queued: dict[tuple[int, str], float] = {}
     status: dict[tuple[int, str], str] = {}
+    queued_at: dict[tuple[int, str], float] = {}
     for row in outbox:
         if row["kind"] != "alert":
             continue
@@ -787,11 +809,14 @@ def _deliveries(
         published = datetime.fromisoformat(payload["published_at"]).timestamp()
         queued[(row["chat_id"], payload["text"])] = published
         status[(row["chat_id"], payload["text"])] = row["status"]
+        queued_at[(row["chat_id"], payload["text"])] = float(row["queued_at"])
     sends = [c for c in calls if c[0] == "sendMessage" and c[3] == 200]
     refused = sum(1 for c in calls if c[3] == 429)
     seen: Counter[tuple[int, str]] = Counter()
     stream_lags: list[float] = []
     burst_lags: list[float] = []
+    before_queue: list[float] = []
+    in_queue: list[float] = []
     for _method, chat_id, text, _status, at in sends:
         key = (chat_id, text)
         if key not in queued:
@@ -800,6 +825,8 @@ def _deliveries(
         if seen[key] == 1:
             lag = at - queued[key]
             (burst_lags if queued[key] >= burst_at else stream_lags).append(lag)
+            before_queue.append(queued_at[key] - queued[key])
+            in_queue.append(at - queued_at[key])
     times = sorted(c[4] for c in sends)
     peak = 0
     j = 0
@@ -816,6 +843,12 @@ def _deliveries(
         "alerts_undelivered_at_end": sum(1 for k in queued if status[k] in ("pending", "sending")),
         "alerts_failed": sum(1 for k in queued if status[k] in ("failed", "dead")),
         "alerts_duplicated": sum(n - 1 for n in seen.values() if n > 1),
+        # Where an alert's lag goes: publication -> queued (polling, grouping, matching) and
+        # queued -> sendMessage (the sender); items' own fetch delay is added by the caller.
+        "stages_s": {
+            "alert_queued_after_publication": _spread(before_queue),
+            "alert_in_queue": _spread(in_queue),
+        },
         "alert_lag_s": {
             "stream": {
                 "n": len(stream_lags),
@@ -1065,6 +1098,15 @@ def _table(result: dict[str, Any]) -> str:
         lambda r: "{p50} / {p95} / {max}".format(**r["alert_lag_s"]["stream"]),
     )
     line("alerts measured (stream)", lambda r: r["alert_lag_s"]["stream"]["n"])
+    for stage, label in (
+        ("fetched_after_publication", "items: fetched after publication"),
+        ("alert_queued_after_publication", "alerts: queued after publication"),
+        ("alert_in_queue", "alerts: queued until sendMessage"),
+    ):
+        line(
+            f"{label} p50/p95/max (s)",
+            lambda r, stage=stage: "{p50} / {p95} / {max}".format(**r["stages_s"][stage]),
+        )
     line(
         "stream: items grouped/s, matches/s",
         lambda r: f"{r['stream']['items_per_s']}, {r['stream']['matches_per_s']}",

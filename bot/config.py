@@ -128,8 +128,9 @@ class Settings(BaseSettings):
         default=15.0,
         ge=0,
         description=(
-            "An edit of an alert already sent waits this long in the queue: news arriving "
-            "meanwhile goes into the same edit, and fresh alerts go out first."
+            "An edit of an alert already sent (and an escalation reply, which follows it) "
+            "waits this long in the queue: news arriving meanwhile goes into the same edit, "
+            "and fresh alerts go out first."
         ),
     )
     digest_default_time: time = Field(

@@ -724,6 +724,7 @@ class Worker:
         reply_texts: dict[tuple[str, str], str] = {}
         # Edits of sent alerts wait a little: the next outlets' news folds into the same edit
         # (see enqueue_story_edits) and fresh alerts, queued meanwhile, go out before them.
+        # An escalation reply waits as long, so that it follows the edit it points at.
         edit_delay = self.settings.edit_delay_seconds
         edit_at = now + timedelta(seconds=edit_delay) if edit_delay > 0 else None
         # In chat order: two transactions that update the same alert rows in one order cannot
@@ -784,6 +785,7 @@ class Worker:
                             "story_id": story.id,
                         },
                         dedupe_key=f"reply:{chat_id}:{story.id}:{current}",
+                        not_before=edit_at,  # after the edit it points at, never before
                     )
                 )
         if edits:

@@ -197,7 +197,19 @@ async def test_edits_of_sent_alerts_wait_so_news_folds_in_and_fresh_alerts_go_fi
             later = await outbox.claim_batch(
                 session, now=utc_now() + timedelta(seconds=31), limit=10
             )
+            await outbox.mark_sent_many(session, outbox_ids=[m.id for m in later])
         assert [m.id for m in later] == [edit.id]
+
+        # Power comes back: the reply waits as long as its edit, and is claimed after it.
+        feeds.publish("a", item("a2", "Power restored in Kyiv after the strike", minutes_ago=1))
+        await make_due(services)
+        assert (await worker.poll_once()).replies == 1
+        assert await send_queue(services) == []
+        async with services.db.sessions() as session, session.begin():
+            last = await outbox.claim_batch(
+                session, now=utc_now() + timedelta(seconds=31), limit=10
+            )
+        assert [m.kind for m in last] == ["edit", "reply"]
 
 
 async def test_a_restoration_before_the_alert_went_out_is_told_by_the_alert_alone(
