@@ -80,6 +80,7 @@ PG_HOST, PG_PORT = "127.0.0.1", 5432
 FEED_KEEP = 30  # newest items a feed shows, as real feeds do
 RULE_POOL = 4000  # distinct rules; 50k rules are drawn from them (people pick alike)
 WARMUP_SECONDS = 8.0  # after the roles start, before the first item appears
+FEW_ALERTS = 5  # a chat told of at most this many stories in the run
 
 
 # ------------------------------------------------------------------------- the feed server
@@ -817,6 +818,8 @@ def _deliveries(
     burst_lags: list[float] = []
     before_queue: list[float] = []
     in_queue: list[float] = []
+    per_chat = Counter(chat_id for chat_id, _ in queued)
+    in_queue_few: list[float] = []  # alerts of chats that got at most FEW_ALERTS in the run
     for _method, chat_id, text, _status, at in sends:
         key = (chat_id, text)
         if key not in queued:
@@ -827,6 +830,8 @@ def _deliveries(
             (burst_lags if queued[key] >= burst_at else stream_lags).append(lag)
             before_queue.append(queued_at[key] - queued[key])
             in_queue.append(at - queued_at[key])
+            if per_chat[chat_id] <= FEW_ALERTS:
+                in_queue_few.append(at - queued_at[key])
     times = sorted(c[4] for c in sends)
     peak = 0
     j = 0
@@ -848,7 +853,10 @@ def _deliveries(
         "stages_s": {
             "alert_queued_after_publication": _spread(before_queue),
             "alert_in_queue": _spread(in_queue),
+            # Telegram's 1 message/s per chat: a chat with many alerts waits for its own.
+            "alert_in_queue_chats_with_few": _spread(in_queue_few),
         },
+        "alerts_per_chat": _spread([float(n) for n in per_chat.values()]),
         "alert_lag_s": {
             "stream": {
                 "n": len(stream_lags),
@@ -1102,11 +1110,16 @@ def _table(result: dict[str, Any]) -> str:
         ("fetched_after_publication", "items: fetched after publication"),
         ("alert_queued_after_publication", "alerts: queued after publication"),
         ("alert_in_queue", "alerts: queued until sendMessage"),
+        ("alert_in_queue_chats_with_few", f"  - to chats with <= {FEW_ALERTS} alerts"),
     ):
         line(
             f"{label} p50/p95/max (s)",
             lambda r, stage=stage: "{p50} / {p95} / {max}".format(**r["stages_s"][stage]),
         )
+    line(
+        "alerts per chat p50/p95/max",
+        lambda r: "{p50} / {p95} / {max}".format(**r["alerts_per_chat"]),
+    )
     line(
         "stream: items grouped/s, matches/s",
         lambda r: f"{r['stream']['items_per_s']}, {r['stream']['matches_per_s']}",
