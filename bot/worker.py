@@ -78,6 +78,7 @@ log = logging.getLogger(__name__)
 # short: a dead worker's feeds return to the others within this time.
 LEASE_SECONDS = 60.0
 SOURCES_PER_CYCLE = 50
+QUEUE_DEPTH_EVERY_SECONDS = 5.0
 # Shortest rest between poll cycles when a feed is (nearly) due.
 MIN_REST_SECONDS = 0.05
 # Stories are kept this long (for /test over 7 days and the digest), outbox rows a week.
@@ -193,6 +194,7 @@ class Worker:
         self._place_names: dict[tuple[str, str], str] = {}
         # Pipelined mode (`run_forever` on PostgreSQL): set when grouping left work to match.
         self._match_wanted = asyncio.Event()
+        self._queue_depth_due = 0.0  # time.monotonic() of the next depth count
         # Stories whose matching failed on their own (their data), and when to try again.
         self._unmatchable: dict[str, float] = {}
 
@@ -885,6 +887,13 @@ class Worker:
         self.grouper, self._stories_seen = grouper, seen
 
     async def _refresh_queue_depth(self) -> None:
+        """The outbox depth gauge, at most every QUEUE_DEPTH_EVERY_SECONDS: counting a queue
+        of tens of thousands costs tens of milliseconds of database time, and with feeds
+        spread over the interval a poll cycle ends several times a second."""
+        now = time.monotonic()
+        if now < self._queue_depth_due:
+            return
+        self._queue_depth_due = now + QUEUE_DEPTH_EVERY_SECONDS
         async with self.services.db.sessions() as session:
             self.services.metrics.queue_depth.set(await outbox.depth(session))
 
