@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 from telegram.error import (
@@ -659,31 +659,20 @@ class Sender:
 
     async def _after_sent(self, session: AsyncSession, sent: list[_Outcome], now: datetime) -> None:
         """Metrics, and each delivered alert's message id (for later edits), in one statement."""
-        delivered = []
+        delivered: list[tuple[int, str, int]] = []
         for outcome in sent:
             m = outcome.message
             self.services.metrics.sent.labels(m.kind).inc()
             story_id = m.payload.get("story_id")
             if m.kind != "alert" or not story_id or outcome.message_id is None:
                 continue
-            delivered.append({"c": m.chat_id, "s": story_id, "mid": outcome.message_id, "at": now})
+            delivered.append((m.chat_id, str(story_id), outcome.message_id))
             self._delivered.pop((m.chat_id, story_id), None)
             published = m.payload.get("published_at")
             with contextlib.suppress(ValueError, TypeError):
                 lag = (now - datetime.fromisoformat(str(published))).total_seconds()
                 self.services.metrics.alert_lag.observe(max(0.0, lag))
-        if delivered:
-            # In (chat, story) order, the order the worker writes alert rows in, so the two
-            # never wait on each other's row locks in opposite orders (a deadlock).
-            delivered.sort(key=lambda row: (row["c"], row["s"]))
-            # Core table, not the ORM class: an executemany UPDATE with its own WHERE.
-            alerts = cast(Table, AlertRow.__table__)
-            await session.execute(
-                update(alerts)
-                .where(alerts.c.chat_id == bindparam("c"), alerts.c.story_id == bindparam("s"))
-                .values(message_id=bindparam("mid"), sent_at=bindparam("at")),
-                delivered,
-            )
+        await alerts_store.record_deliveries(session, delivered=delivered, at=now)
 
 
 # Field values as the Bot API reads them: strings raw, everything else JSON.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, any_, bindparam, select, text, update
+from sqlalchemy import BigInteger, Table, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -156,6 +156,49 @@ async def set_fingerprints(
         )
         changed += int(getattr(result, "rowcount", 0) or 0)
     return changed
+
+
+# Locked in (chat, story) order first (LockRows above the Sort), as the worker locks a story's
+# rows in chat order: the two never wait on each other in opposite orders.
+_DELIVERED_UNNESTED = text(
+    "WITH d AS (SELECT * FROM unnest(CAST(:chats AS BIGINT[]), CAST(:stories AS TEXT[]),"
+    " CAST(:mids AS BIGINT[])) AS d(c, s, mid)),"
+    " locked AS (SELECT a.id, d.mid FROM d JOIN alerts AS a"
+    " ON a.chat_id = d.c AND a.story_id = d.s ORDER BY a.chat_id, a.story_id FOR UPDATE OF a)"
+    " UPDATE alerts AS a SET message_id = locked.mid, sent_at = :at"
+    " FROM locked WHERE a.id = locked.id"
+)
+
+
+async def record_deliveries(
+    session: AsyncSession, *, delivered: Sequence[tuple[int, str, int]], at: datetime
+) -> None:
+    """Record Telegram's message id of each delivered alert, (chat, story, message id), for
+    later edits and replies: one statement on PostgreSQL (a statement per alert cost more
+    database time than anything else the sender does), an executemany on SQLite."""
+    rows = sorted(delivered)
+    if not rows:
+        return
+    if dialect_name(session) == "postgresql":
+        for chunk in chunked(rows, ARRAY_CHUNK):
+            await session.execute(
+                _DELIVERED_UNNESTED,
+                {
+                    "chats": [c for c, _, _ in chunk],
+                    "stories": [s for _, s, _ in chunk],
+                    "mids": [m for _, _, m in chunk],
+                    "at": at,
+                },
+            )
+        return
+    # Core table, not the ORM class: an executemany UPDATE with its own WHERE.
+    table = cast(Table, AlertRow.__table__)
+    await session.execute(
+        update(table)
+        .where(table.c.chat_id == bindparam("c"), table.c.story_id == bindparam("s"))
+        .values(message_id=bindparam("mid"), sent_at=bindparam("at")),
+        [{"c": c, "s": s, "mid": m, "at": at} for c, s, m in rows],
+    )
 
 
 async def update_alert(

@@ -67,3 +67,38 @@ async def test_set_fingerprints_records_one_escalation_for_many_chats(
     assert prints == {1: "f2", 2: "f1", 3: "f2"}
     other = await alerts.get_alert(session, chat_id=1, story_id="other")
     assert other is not None and other.fingerprint == "f1"
+
+
+async def test_record_deliveries_sets_each_alerts_message_id_in_one_go(
+    session: AsyncSession,
+) -> None:
+    for chat_id in (1, 2, 3):
+        await make_subscriber(session, chat_id)
+    for story_id in ("s", "t"):
+        await stories.save_story(
+            session, story=Story(id=story_id, title="x", first_published=NOW, last_published=NOW)
+        )
+    await alerts.record_alerts(session, story_id="s", chat_ids=[1, 2, 3], fingerprint="f")
+    await alerts.record_alerts(session, story_id="t", chat_ids=[1, 2], fingerprint="f")
+    sent = NOW + timedelta(seconds=5)
+
+    await alerts.record_deliveries(
+        session,
+        delivered=[(3, "s", 9_000_000_003), (1, "t", 11), (1, "s", 10), (4, "s", 99)],
+        at=sent,
+    )
+    await alerts.record_deliveries(session, delivered=[], at=sent)
+    await session.commit()
+
+    got = {
+        (a.chat_id, a.story_id): (a.message_id, a.sent_at)
+        for story_id in ("s", "t")
+        for a in await alerts.alerts_for_story(session, story_id=story_id)
+    }
+    assert got == {
+        (1, "s"): (10, sent),
+        (2, "s"): (None, None),
+        (3, "s"): (9_000_000_003, sent),
+        (1, "t"): (11, sent),
+        (2, "t"): (None, None),
+    }
