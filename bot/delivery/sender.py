@@ -619,8 +619,11 @@ class Sender:
         migrated: dict[int, int] = {}
         async with self.services.db.sessions() as session, session.begin():
             sent = [o for o in outcomes if o.status == "sent"]
-            await outbox.mark_sent_many(session, outbox_ids=[o.message.id for o in sent], now=now)
+            # Alert rows, then outbox rows, each in chat order: the order a worker matching a
+            # story takes them in, so neither ever waits on the other in a cycle.
             await self._after_sent(session, sent, now)
+            await outbox.lock_in_chat_order(session, outbox_ids=[o.message.id for o in outcomes])
+            await outbox.mark_sent_many(session, outbox_ids=[o.message.id for o in sent], now=now)
             for o in outcomes:
                 m = o.message
                 if o.status == "retry":

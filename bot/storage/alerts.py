@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Table, any_, bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.db import INSERT_CHUNK, KEEP, Keep, chunked, dialect_name, insert_for, utc_now
@@ -142,20 +141,30 @@ async def set_fingerprints(
     changed = 0
     on_postgres = dialect_name(session) == "postgresql"
     for chunk in chunked(sorted(set(chat_ids)), ARRAY_CHUNK if on_postgres else INSERT_CHUNK):
-        # PostgreSQL: one array parameter instead of thousands of IN placeholders.
-        chats = (
-            AlertRow.chat_id == any_(bindparam("chats", list(chunk), type_=ARRAY(BigInteger)))
-            if on_postgres
-            else AlertRow.chat_id.in_(list(chunk))
-        )
-        result = await session.execute(
-            update(AlertRow)
-            .where(AlertRow.story_id == story_id, chats)
-            .values(fingerprint=fingerprint)
-            .execution_options(synchronize_session=False)
-        )
+        if on_postgres:
+            # One array parameter instead of thousands of IN placeholders; rows locked in
+            # chat order (the story_id index would give them in heap order), the order the
+            # sender locks delivered alerts in: the two cannot deadlock.
+            result = await session.execute(
+                _FINGERPRINTS_UNNESTED,
+                {"story_id": story_id, "chats": list(chunk), "fingerprint": fingerprint},
+            )
+        else:
+            result = await session.execute(
+                update(AlertRow)
+                .where(AlertRow.story_id == story_id, AlertRow.chat_id.in_(list(chunk)))
+                .values(fingerprint=fingerprint)
+                .execution_options(synchronize_session=False)
+            )
         changed += int(getattr(result, "rowcount", 0) or 0)
     return changed
+
+
+_FINGERPRINTS_UNNESTED = text(
+    "WITH locked AS (SELECT id FROM alerts WHERE story_id = :story_id"
+    " AND chat_id = ANY(CAST(:chats AS BIGINT[])) ORDER BY chat_id FOR UPDATE)"
+    " UPDATE alerts AS a SET fingerprint = :fingerprint FROM locked WHERE a.id = locked.id"
+)
 
 
 # Locked in (chat, story) order first (LockRows above the Sort), as the worker locks a story's

@@ -239,6 +239,24 @@ async def mark_sent(session: AsyncSession, *, outbox_id: int, now: datetime | No
     )
 
 
+_LOCK_IN_CHAT_ORDER = text(
+    "SELECT id FROM outbox WHERE id = ANY(CAST(:ids AS BIGINT[])) ORDER BY chat_id, id FOR UPDATE"
+)
+
+
+async def lock_in_chat_order(session: AsyncSession, *, outbox_ids: Sequence[int]) -> None:
+    """PostgreSQL: lock these rows now, in chat order, for the rest of the transaction.
+
+    A worker folding news into waiting messages locks rows in chat order too; a sender
+    recording outcomes in any other order could wait on it while it waits on the sender (a
+    deadlock). SQLite has one writer at a time: nothing to do.
+    """
+    if dialect_name(session) != "postgresql" or not outbox_ids:
+        return
+    for chunk in chunked(sorted(outbox_ids), ARRAY_CHUNK):
+        await session.execute(_LOCK_IN_CHAT_ORDER, {"ids": list(chunk)})
+
+
 async def mark_sent_many(
     session: AsyncSession, *, outbox_ids: Sequence[int], now: datetime | None = None
 ) -> int:

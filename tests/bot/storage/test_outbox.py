@@ -163,3 +163,22 @@ async def test_concurrent_claimers_never_share_a_row(db: Database) -> None:
     results = await asyncio.gather(*(claimer() for _ in range(4)))
     everything = [i for r in results for i in r]
     assert len(everything) == len(set(everything)) == 40
+
+
+async def test_lock_in_chat_order_holds_the_rows_until_the_transaction_ends(
+    db: Database,
+) -> None:
+    """The sender locks its outcome rows up front (PostgreSQL): a claim meanwhile skips them,
+    and they are free again once the sender's transaction ends."""
+    if db.dialect != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer at a time")
+    async with db.sessions() as session:
+        ids = [await _enqueue(session, f"k{chat}", chat_id=chat) for chat in (3, 1, 2)]
+    async with db.sessions() as holder, holder.begin():
+        await outbox.lock_in_chat_order(holder, outbox_ids=ids[:2])
+        async with db.sessions() as other, other.begin():
+            claimed = await outbox.claim_batch(other, now=NOW, limit=10)
+            assert [m.id for m in claimed] == [ids[2]]
+    async with db.sessions() as other, other.begin():
+        claimed = await outbox.claim_batch(other, now=NOW, limit=10)
+        assert sorted(m.id for m in claimed) == sorted(ids[:2])
