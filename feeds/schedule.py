@@ -87,7 +87,10 @@ def next_poll_at(
         if retry is not None and retry > wait:
             wait = retry
     elif phase is not None and wait == interval:
-        wait = on_phase(now, interval, phase) - now
+        # The slot grid of the clamped interval, unclamped again: clamping a slot that lies
+        # a little less than an interval away up to `min_interval` (when the two are equal)
+        # would push the feed off its slot by the lag of every poll.
+        return on_phase(now, min(max(interval, min_interval), max_interval), phase)
     return now + min(max(wait, min_interval), max_interval)
 
 

@@ -216,3 +216,26 @@ def test_the_phase_is_stable_and_differs_between_feeds() -> None:
     assert feed_phase("https://a.example/rss") == feed_phase("https://a.example/rss")
     assert feed_phase("https://a.example/rss") != feed_phase("https://b.example/rss")
     assert 0 <= feed_phase("") < 1
+
+
+def test_a_feed_keeps_its_slot_when_the_floor_is_the_interval() -> None:
+    """The worker's policy for a 60 s interval has min_interval = interval: polls that run a
+    few seconds after their slot still come back on the slot, not a lag later each time."""
+    minute = timedelta(seconds=60)
+    phase = feed_phase("https://example.org/feed.xml")
+    due = next_poll_at(now=NOW, interval=minute, min_interval=minute, max_interval=MAX, phase=phase)
+    for lag in (3, 0.5, 5, 2, 4):
+        following = next_poll_at(
+            now=due + timedelta(seconds=lag),
+            interval=minute,
+            min_interval=minute,
+            max_interval=MAX,
+            phase=phase,
+        )
+        assert following - due == minute
+        due = following
+    # A feed whose own interval is below the floor is polled on the floor's grid.
+    short = next_poll_at(
+        now=NOW, interval=timedelta(seconds=10), min_interval=minute, max_interval=MAX, phase=0.5
+    )
+    assert minute * (1 - SLOT_EARLY) <= short - NOW < 2 * minute
