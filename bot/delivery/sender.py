@@ -621,7 +621,7 @@ class Sender:
             sent = [o for o in outcomes if o.status == "sent"]
             # Alert rows, then outbox rows, each in chat order: the order a worker matching a
             # story takes them in, so neither ever waits on the other in a cycle.
-            await self._after_sent(session, sent, now)
+            await alerts_store.record_deliveries(session, delivered=_deliveries(sent), at=now)
             await outbox.lock_in_chat_order(session, outbox_ids=[o.message.id for o in outcomes])
             await outbox.mark_sent_many(session, outbox_ids=[o.message.id for o in sent], now=now)
             for o in outcomes:
@@ -651,6 +651,7 @@ class Sender:
                         migrated[m.chat_id] = o.new_chat_id
                         await _move_chat(session, m.chat_id, o.new_chat_id)
                     await _release(session, m, now, o.error)
+        self._count_sent(sent, now)  # committed: a flush tried again must not count twice
         for chat_id in forbidden:
             self.services.rulebook.forget_chat_now(chat_id)
             log.info("chat %d blocked the bot or is gone: deactivated", chat_id)
@@ -660,22 +661,30 @@ class Sender:
         if migrated:
             self.services.notify_outbox()
 
-    async def _after_sent(self, session: AsyncSession, sent: list[_Outcome], now: datetime) -> None:
-        """Metrics, and each delivered alert's message id (for later edits), in one statement."""
-        delivered: list[tuple[int, str, int]] = []
+    def _count_sent(self, sent: list[_Outcome], now: datetime) -> None:
+        """Metrics of recorded deliveries; delivered alerts' ids are in the database now."""
         for outcome in sent:
             m = outcome.message
             self.services.metrics.sent.labels(m.kind).inc()
             story_id = m.payload.get("story_id")
             if m.kind != "alert" or not story_id or outcome.message_id is None:
                 continue
-            delivered.append((m.chat_id, str(story_id), outcome.message_id))
             self._delivered.pop((m.chat_id, story_id), None)
             published = m.payload.get("published_at")
             with contextlib.suppress(ValueError, TypeError):
                 lag = (now - datetime.fromisoformat(str(published))).total_seconds()
                 self.services.metrics.alert_lag.observe(max(0.0, lag))
-        await alerts_store.record_deliveries(session, delivered=delivered, at=now)
+
+
+def _deliveries(sent: list[_Outcome]) -> list[tuple[int, str, int]]:
+    """(chat, story, message id) of each delivered alert, for later edits and replies."""
+    return [
+        (o.message.chat_id, str(o.message.payload["story_id"]), o.message_id)
+        for o in sent
+        if o.message.kind == "alert"
+        and o.message.payload.get("story_id")
+        and o.message_id is not None
+    ]
 
 
 # Field values as the Bot API reads them: strings raw, everything else JSON.
