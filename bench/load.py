@@ -786,6 +786,7 @@ async def _observe(
 
 
 def _spread(values: list[float]) -> dict[str, Any]:
+    """Count, p50, p95 and max of some lags (seconds), as every lag in the output is given."""
     return {
         "n": len(values),
         "p50": percentile(values, 0.5),
@@ -859,20 +860,7 @@ def _deliveries(
             "alert_in_queue_chats_with_few": _spread(in_queue_few),
         },
         "alerts_per_chat": _spread([float(n) for n in per_chat.values()]),
-        "alert_lag_s": {
-            "stream": {
-                "n": len(stream_lags),
-                "p50": percentile(stream_lags, 0.5),
-                "p95": percentile(stream_lags, 0.95),
-                "max": round(max(stream_lags), 2) if stream_lags else None,
-            },
-            "burst": {
-                "n": len(burst_lags),
-                "p50": percentile(burst_lags, 0.5),
-                "p95": percentile(burst_lags, 0.95),
-                "max": round(max(burst_lags), 2) if burst_lags else None,
-            },
-        },
+        "alert_lag_s": {"stream": _spread(stream_lags), "burst": _spread(burst_lags)},
         "send": {
             "messages": len(sends),
             "edits": sum(1 for c in calls if c[0] == "editMessageText" and c[3] == 200),
@@ -958,27 +946,19 @@ def item_lags(
         untold.append(ended_at - item.at)
         by_phase[item.burst].append(ended_at - item.at)
 
-    def spread(values: list[float]) -> dict[str, Any]:
-        return {
-            "n": len(values),
-            "p50": percentile(values, 0.5),
-            "p95": percentile(values, 0.95),
-            "max": round(max(values), 2) if values else None,
-        }
-
     return {
         "published": len(published),
         "told": len(first),
         "untold": dict(why),
-        "first_chat_lag_s": spread(first),
-        "last_chat_lag_s": spread(last),
+        "first_chat_lag_s": _spread(first),
+        "last_chat_lag_s": _spread(last),
         # Untold items at the run's end: a lower bound of their lag.
-        "all_first_chat_lag_s": spread(first + untold),
-        "all_last_chat_lag_s": spread(last + untold),
+        "all_first_chat_lag_s": _spread(first + untold),
+        "all_last_chat_lag_s": _spread(last + untold),
         # The steady stream (what the lag target is about) and the burst (a backlog of
         # `--burst` items at one instant, a capacity test) apart.
-        "stream_first_chat_lag_s": spread(by_phase[False]),
-        "burst_first_chat_lag_s": spread(by_phase[True]),
+        "stream_first_chat_lag_s": _spread(by_phase[False]),
+        "burst_first_chat_lag_s": _spread(by_phase[True]),
     }
 
 
