@@ -42,17 +42,14 @@ DEFAULT_GLOBAL_LIMIT = DEFAULT_MAX_CONNECTIONS
 
 @dataclass(frozen=True, slots=True)
 class PollPolicy:
-    """How often to poll: `Source.interval_seconds` overrides `interval` per feed.
-
-    With `spread`, each feed is polled at its own place in the interval
-    (`feeds.schedule.on_phase`) rather than all feeds at once.
+    """How often to poll: `Source.interval_seconds` overrides `interval` per feed. Each feed
+    is polled at its own place in the interval (`feeds.schedule.on_phase`), not all at once.
     """
 
     interval: timedelta = timedelta(minutes=5)
     min_interval: timedelta = timedelta(minutes=1)
     max_interval: timedelta = timedelta(hours=1)
     unhealthy_after: int = UNHEALTHY_AFTER
-    spread: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +327,7 @@ def _succeeded(
             expires=result.headers.get("expires"),
             min_interval=policy.min_interval,
             max_interval=policy.max_interval,
-            phase=feed_phase(source.url) if policy.spread else None,
+            phase=feed_phase(source.url),
         ),
         permanent_url=result.permanent_url,
         feed_title=parsed.title if parsed else None,
