@@ -50,6 +50,7 @@ import bisect
 import contextlib
 import html
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -62,6 +63,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -87,9 +89,12 @@ FEW_ALERTS = 5  # a chat told of at most this many stories in the run
 
 
 def _serve_feeds(
-    conn: Connection, feeds: int, schedule: list[tuple[int, int, dict[str, str]]]
+    conn: Connection,
+    feeds: int,
+    schedule: list[tuple[int, int, dict[str, str]]],
+    capacity: list[tuple[int, dict[str, str]]],
 ) -> None:
-    _run_fast(_feeds_main(conn, feeds, schedule))
+    _run_fast(_feeds_main(conn, feeds, schedule, capacity))
 
 
 def _run_fast(main: Any) -> None:
@@ -105,7 +110,10 @@ def _run_fast(main: Any) -> None:
 
 
 async def _feeds_main(
-    conn: Connection, feeds: int, schedule: list[tuple[int, int, dict[str, str]]]
+    conn: Connection,
+    feeds: int,
+    schedule: list[tuple[int, int, dict[str, str]]],
+    capacity: list[tuple[int, dict[str, str]]],
 ) -> None:
     # Per feed: publish seconds (sorted) and the items; an item is visible from its second on.
     times: list[list[int]] = [[] for _ in range(feeds)]
@@ -140,9 +148,18 @@ async def _feeds_main(
     conn.send({s.getsockname()[0]: s.getsockname()[1] for s in server.sockets})
     async with server:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, conn.recv)  # "report"
-        conn.send(dict(requests))
-        await loop.run_in_executor(None, conn.recv)  # "stop"
+        while (command := await loop.run_in_executor(None, conn.recv)) != "stop":
+            if command == "capacity":
+                # The capacity items appear now, each dated this second (after every item
+                # scheduled before it, so the per-feed lists stay sorted).
+                now = int(time.time())
+                pubdate = format_datetime(datetime.fromtimestamp(now, UTC), usegmt=True)
+                for feed, item in capacity:
+                    times[feed].append(now)
+                    items[feed].append({**item, "pubdate": pubdate})
+                conn.send(now)
+            else:  # "report"
+                conn.send(dict(requests))
 
 
 def _host(index: int) -> str:
@@ -277,6 +294,26 @@ def make_schedule(
     for k in range(burst):
         add(start + duration, items + k, is_burst=True)
     return schedule, published
+
+
+def make_capacity_items(
+    *, count: int, sources: int, rng: random.Random
+) -> list[tuple[int, dict[str, str]]]:
+    """`count` items on as many distinct feeds, published together when the capacity phase
+    starts (the feed server dates them then): a second wave of the same kind of news."""
+    news = load_news()
+    feeds = rng.sample(range(sources), min(count, sources))
+    return [
+        (
+            feed,
+            {
+                "title": (story := news[rng.randrange(len(news))])["title"],
+                "text": story["text"],
+                "guid": f"c{k}-{secrets.token_hex(4)}",
+            },
+        )
+        for k, feed in enumerate(feeds)
+    ]
 
 
 # ------------------------------------------------------------------------- the database
@@ -542,7 +579,13 @@ def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str
         duration=args.duration,
         rng=rng,
     )
-    feed_proc, feed_pipe, addresses = _start_child(_serve_feeds, args.sources, schedule)
+    capacity = make_capacity_items(count=args.capacity_items, sources=args.sources, rng=rng)
+    feed_proc, feed_pipe, addresses = _start_child(_serve_feeds, args.sources, schedule, capacity)
+
+    def release_capacity() -> int:
+        feed_pipe.send("capacity")
+        return int(feed_pipe.recv())
+
     token = f"{secrets.randbelow(9 * 10**9) + 10**9}:AA{secrets.token_urlsafe(33)[:33]}"
     api_proc, api_pipe, api_info = _start_child(_serve_api, token, int(args.rate))
     roles: list[Role] = []
@@ -596,6 +639,8 @@ def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str
                     published=published,
                     start=start,
                     lock_samples=lock_samples,
+                    capacity_urls=[urls[feed] for feed, _ in capacity],
+                    release_capacity=release_capacity,
                 )
             )
             for role in roles:
@@ -625,7 +670,15 @@ def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str
                 " extract(epoch FROM created_at) AS queued_at FROM outbox",
             )
         )
-        result.update(_deliveries(args, calls=calls, outbox=outbox, burst_at=start + args.duration))
+        result.update(
+            _deliveries(
+                args,
+                calls=calls,
+                outbox=outbox,
+                burst_at=start + args.duration,
+                capacity_at=result["capacity"].get("published_at", math.inf),
+            )
+        )
         stored_items = asyncio.run(
             fetch(
                 name,
@@ -677,10 +730,12 @@ async def _observe(
     published: list[Published],
     start: int,
     lock_samples: list[int],
+    capacity_urls: list[str],
+    release_capacity: Callable[[], int],
 ) -> dict[str, Any]:
     """Wait out the stream and the burst while sampling the grouping-lock waiters; then wait
-    for the outbox to drain. Reads the workers' counters at the stream's start, at the burst
-    and at the end."""
+    for the outbox to drain; then the capacity phase (`_capacity`). Reads the workers'
+    counters at the stream's start, at the burst and at the end."""
     conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=name)
     sampling = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=name)
     workers = [r for r in roles if r.name.startswith("worker")]
@@ -753,6 +808,18 @@ async def _observe(
         grouped = await grouped_items(conn)
         stories = await conn.fetchval("SELECT count(*) FROM stories")
         observed_until = time.time()
+        capacity = (
+            await _capacity(
+                args,
+                conn=conn,
+                urls=capacity_urls,
+                release=release_capacity,
+                counters=counters,
+                grouped_before=grouped,
+            )
+            if capacity_urls
+            else {}
+        )
     finally:
         await conn.close()
         await sampling.close()
@@ -776,12 +843,60 @@ async def _observe(
             "matches": int(after_burst[1] - at_burst[1]),
             "matches_per_s": round((after_burst[1] - at_burst[1]) / span, 1),
         },
+        "capacity": capacity,
         "observed_until": observed_until,
         "drained": done and matched_all and sent_all,
         "items_stored_total": int(stored),
         "items_grouped_total": int(grouped),
         "stories": int(stories),
         "matches_total": int(end[1]),
+    }
+
+
+async def _capacity(
+    args: argparse.Namespace,
+    *,
+    conn: asyncpg.Connection,
+    urls: list[str],
+    release: Callable[[], int],
+    counters: Callable[[], Awaitable[tuple[float, float]]],
+    grouped_before: int,
+) -> dict[str, Any]:
+    """The workers' capacity: `--capacity-items` items appear at once, one per feed, and
+    those feeds are made due at once (on their slots, the burst reached the workers over a
+    whole interval, so it measured the feeds' pace rather than the workers'). Timed from
+    then until every item is grouped and matched (its alerts queued; their sending is not
+    waited for: the round ends there, and its alerts are left out of the lag figures)."""
+    before = await counters()
+    published_at = await asyncio.to_thread(release)
+    await conn.execute(
+        "UPDATE sources SET next_poll_at = to_timestamp($2) WHERE url = ANY($1::text[])",
+        urls,
+        float(published_at),
+    )
+    started = time.time()
+    deadline = started + args.drain_timeout
+    wanted = grouped_before + len(urls)
+    done = False
+    while time.time() < deadline:
+        if await grouped_items(conn) >= wanted and not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pending_matches)"
+        ):
+            done = True
+            break
+        await asyncio.sleep(0.25)
+    seconds = max(0.001, time.time() - started)
+    after = await counters()
+    items = await grouped_items(conn) - grouped_before
+    return {
+        "published_at": published_at,
+        "items": len(urls),
+        "all_matched": done,
+        "seconds": round(seconds, 1),
+        "items_grouped": items,
+        "items_per_s": round(items / seconds, 2),
+        "matches": int(after[1] - before[1]),
+        "matches_per_s": round((after[1] - before[1]) / seconds, 1),
     }
 
 
@@ -800,9 +915,15 @@ async def grouped_items(conn: asyncpg.Connection) -> int:
 
 
 def _deliveries(
-    args: argparse.Namespace, *, calls: list[tuple[Any, ...]], outbox: list[Any], burst_at: int
+    args: argparse.Namespace,
+    *,
+    calls: list[tuple[Any, ...]],
+    outbox: list[Any],
+    burst_at: int,
+    capacity_at: float,
 ) -> dict[str, Any]:
-    """Alert lag (stream alerts and burst alerts apart), losses, duplicates and send rate."""
+    """Alert lag (stream alerts and burst alerts apart; the capacity phase's left out),
+    losses, duplicates and send rate."""
     queued: dict[tuple[int, str], float] = {}
     status: dict[tuple[int, str], str] = {}
     queued_at: dict[tuple[int, str], float] = {}
@@ -821,14 +942,14 @@ def _deliveries(
     burst_lags: list[float] = []
     before_queue: list[float] = []
     in_queue: list[float] = []
-    per_chat = Counter(chat_id for chat_id, _ in queued)
+    per_chat = Counter(chat_id for (chat_id, _), at in queued.items() if at < capacity_at)
     in_queue_few: list[float] = []  # alerts of chats that got at most FEW_ALERTS in the run
     for _method, chat_id, text, _status, at in sends:
         key = (chat_id, text)
         if key not in queued:
             continue
         seen[key] += 1
-        if seen[key] == 1:
+        if seen[key] == 1 and queued[key] < capacity_at:
             lag = at - queued[key]
             (burst_lags if queued[key] >= burst_at else stream_lags).append(lag)
             before_queue.append(queued_at[key] - queued[key])
@@ -845,10 +966,16 @@ def _deliveries(
     busy = _busy_rate(times)
     return {
         "alerts_queued": len(queued),
+        "alerts_of_capacity_phase": sum(1 for at in queued.values() if at >= capacity_at),
         "alerts_delivered": sum(1 for k in queued if seen[k]),
         # Marked sent in the outbox but never received by the fake: lost.
         "alerts_lost": sum(1 for k in queued if not seen[k] and status[k] == "sent"),
-        "alerts_undelivered_at_end": sum(1 for k in queued if status[k] in ("pending", "sending")),
+        # Before the capacity phase (whose sending the run does not wait for).
+        "alerts_undelivered_at_end": sum(
+            1
+            for k, at in queued.items()
+            if status[k] in ("pending", "sending") and at < capacity_at
+        ),
         "alerts_failed": sum(1 for k in queued if status[k] in ("failed", "dead")),
         "alerts_duplicated": sum(n - 1 for n in seen.values() if n > 1),
         # Where an alert's lag goes: publication -> queued (polling, grouping, matching) and
@@ -992,6 +1119,13 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds after the burst, at most, for the backlog to be grouped, matched and sent",
     )
     parser.add_argument(
+        "--capacity-items",
+        type=int,
+        default=100,
+        help="items at once on as many feeds, all polled at once, after the queue drained: "
+        "the workers' capacity (0: no capacity phase)",
+    )
+    parser.add_argument(
         "--cold-start",
         action="store_true",
         help="every feed due at once when the roles start (a first day), not on its own slot",
@@ -1031,6 +1165,7 @@ def main(argv: list[str] | None = None) -> int:
                 "poll_interval",
                 "rate",
                 "cold_start",
+                "capacity_items",
             )
         },
         "seed": seeded,
@@ -1116,6 +1251,22 @@ def _table(result: dict[str, Any]) -> str:
             f"{r['backlog']['items_grouped']} in {r['backlog']['seconds']} "
             f"({'yes' if r['backlog']['all_grouped'] else 'no'})"
         ),
+    )
+    line(
+        "capacity: items grouped and matched in s (all?)",
+        lambda r: (
+            f"{r['capacity']['items_grouped']} in {r['capacity']['seconds']} "
+            f"({'yes' if r['capacity']['all_matched'] else 'no'})"
+        ),
+    )
+    line(
+        "capacity: items/s, matches/s",
+        lambda r: f"{r['capacity']['items_per_s']}, {r['capacity']['matches_per_s']}",
+    )
+    base = result["rounds"][0]
+    line(
+        f"capacity: matches/s against {base['workers']} worker(s)",
+        lambda r: f"{r['capacity']['matches_per_s'] / base['capacity']['matches_per_s']:.2f}x",
     )
     line(
         "burst alert lag p50 / p95 (s)",

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     func,
     or_,
@@ -32,6 +33,12 @@ from bot.storage.db import INSERT_CHUNK, chunked, dialect_name, insert_for, utc_
 from bot.storage.tables import OUTBOX_KINDS, OUTBOX_STATUSES, OutboxRow
 
 _COLUMNS = tuple(OutboxRow.__table__.c)
+# Follow-ups of a message already delivered or queued: the silent edit that adds an outlet or
+# a figure, the reply that points at it. When the queue backs up they wait behind first news
+# (a new alert, a digest, a notice): an alert tells someone what they do not know yet, an
+# edit refines what they already have. Edits and replies share a lane, so a reply still
+# leaves after the edit it follows (it is queued with the same `not_before`, and later).
+FOLLOW_UP_KINDS = ("edit", "reply")
 _MAX_ERROR_CHARS = 1000
 
 
@@ -161,7 +168,8 @@ async def claim_batch(
     limit: int,
     claim_seconds: float = 60.0,
 ) -> list[OutboxMessage]:
-    """Claim up to `limit` messages ready at `now`, oldest first, for `claim_seconds`.
+    """Claim up to `limit` messages ready at `now` for `claim_seconds`: first news (alerts,
+    digests, notices) oldest first, then follow-ups (`FOLLOW_UP_KINDS`) oldest first.
 
     Ready means pending and due, or claimed by a sender whose claim has lapsed (it crashed
     or hung). Commit right after claiming so the claim is visible to others.
@@ -173,7 +181,7 @@ async def claim_batch(
     pick = (
         select(OutboxRow.id)
         .where(ready)
-        .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+        .order_by(_follow_up_last(), OutboxRow.next_attempt_at, OutboxRow.id)
         .limit(limit)
     )
     if dialect_name(session) == "postgresql":
@@ -191,7 +199,11 @@ async def claim_batch(
         .execution_options(synchronize_session=False)
     )
     claimed = [_stored(row._mapping) for row in await session.execute(stmt)]
-    return sorted(claimed, key=lambda m: (m.next_attempt_at, m.id))
+    return sorted(claimed, key=lambda m: (m.kind in FOLLOW_UP_KINDS, m.next_attempt_at, m.id))
+
+
+def _follow_up_last() -> ColumnElement[int]:
+    return case((OutboxRow.kind.in_(FOLLOW_UP_KINDS), 1), else_=0)
 
 
 def under_claim(claimed_until: datetime | None) -> ColumnElement[bool]:

@@ -75,6 +75,24 @@ async def test_claim_takes_due_rows_oldest_first_up_to_limit(session: AsyncSessi
     assert later not in [m.id for m in rest]
     assert await outbox.depth(session) == 4
 
+async def test_first_news_is_claimed_before_older_follow_ups(session: AsyncSession) -> None:
+    # A backed-up queue: edits and a reply from a minute ago, fresh alerts, a digest.
+    old = NOW - timedelta(minutes=1)
+    edit = await _enqueue(session, "edit", kind="edit", now=old)
+    reply = await _enqueue(session, "reply", kind="reply", now=old)
+    older_edit = await _enqueue(session, "edit0", kind="edit", now=old - timedelta(seconds=5))
+    alert = await _enqueue(session, "alert", kind="alert", now=NOW)
+    digest = await _enqueue(session, "digest", kind="digest", now=NOW - timedelta(seconds=1))
+
+    first = await outbox.claim_batch(session, now=NOW, limit=3)
+    await session.commit()
+    assert [m.id for m in first] == [digest, alert, older_edit]
+    rest = await outbox.claim_batch(session, now=NOW, limit=10)
+    await session.commit()
+    # Within the follow-up lane, oldest first: a reply never overtakes the edit before it.
+    assert [m.id for m in rest] == [edit, reply]
+
+
 
 async def test_crashed_claim_comes_back_after_expiry(session: AsyncSession) -> None:
     row = await _enqueue(session, "crash")
