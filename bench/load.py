@@ -297,22 +297,26 @@ def make_schedule(
 
 
 def make_capacity_items(
-    *, count: int, sources: int, rng: random.Random
+    *, count: int, sources: int, schedule: list[tuple[int, int, dict[str, str]]], rng: random.Random
 ) -> list[tuple[int, dict[str, str]]]:
-    """`count` items on as many distinct feeds, published together when the capacity phase
-    starts (the feed server dates them then): a second wave of the same kind of news."""
-    news = load_news()
-    feeds = rng.sample(range(sources), min(count, sources))
+    """Up to `count` items on as many distinct feeds, published together when the capacity
+    phase starts (the feed server dates them then). Each is news the schedule did not use,
+    once: mostly new stories, so that every round's capacity phase does about the same work
+    whatever the earlier phases grouped (a story update's matches depend on the story)."""
+    used = {item["title"] for _, _, item in schedule}
+    fresh = list({n["title"]: n for n in load_news() if n["title"] not in used}.values())
+    chosen = rng.sample(fresh, min(count, len(fresh), sources))
+    feeds = rng.sample(range(sources), len(chosen))
     return [
         (
             feed,
             {
-                "title": (story := news[rng.randrange(len(news))])["title"],
+                "title": story["title"],
                 "text": story["text"],
                 "guid": f"c{k}-{secrets.token_hex(4)}",
             },
         )
-        for k, feed in enumerate(feeds)
+        for k, (feed, story) in enumerate(zip(feeds, chosen, strict=True))
     ]
 
 
@@ -579,7 +583,9 @@ def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str
         duration=args.duration,
         rng=rng,
     )
-    capacity = make_capacity_items(count=args.capacity_items, sources=args.sources, rng=rng)
+    capacity = make_capacity_items(
+        count=args.capacity_items, sources=args.sources, schedule=schedule, rng=rng
+    )
     feed_proc, feed_pipe, addresses = _start_child(_serve_feeds, args.sources, schedule, capacity)
 
     def release_capacity() -> int:
@@ -1121,9 +1127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--capacity-items",
         type=int,
-        default=100,
+        default=150,
         help="items at once on as many feeds, all polled at once, after the queue drained: "
-        "the workers' capacity (0: no capacity phase)",
+        "the workers' capacity (0: no capacity phase; at most the news the stream left unused)",
     )
     parser.add_argument(
         "--cold-start",
