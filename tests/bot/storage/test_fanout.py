@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage import alerts, outbox, stories
@@ -181,3 +182,33 @@ async def test_active_rules_come_in_batches_with_their_json_as_text(
         (ids[5], 3, "rule 5"),
     ]
     assert json.loads(found[0].rule_json) == {"categories": ["power"], "n": 1}
+
+
+async def test_waiting_edits_are_found_by_key_even_when_statistics_say_pending_is_rare(
+    session: AsyncSession,
+) -> None:
+    """A burst fills the outbox faster than PostgreSQL re-analyses it: with statistics taken
+    while it was small, the planner walked the ready index per chat, through every pending
+    row. The lookup must probe the dedupe key whatever the statistics say."""
+    if session.bind.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL plan; SQLite looks the keys up one statement per chunk")
+    sent = [_message(c, "alert", f"alert:{c}:old") for c in range(1, 201)]
+    await outbox.enqueue_bulk(session, messages=sent, now=NOW)
+    await session.execute(text("UPDATE outbox SET status = 'sent'"))
+    await session.commit()
+    await session.execute(text("ANALYZE outbox"))  # "pending" is rare, says this
+    burst = [_message(c % 5000, "alert", f"alert:{c}:s") for c in range(20_000)]
+    await outbox.enqueue_bulk(session, messages=burst, now=NOW)
+    await session.commit()
+
+    plan = await session.execute(
+        text(f"EXPLAIN {outbox._FIND_WAITING.text}"),
+        {
+            "chat_ids": [7, 8],
+            "first_keys": ["alert:7:s", "alert:8:s"],
+            "second_keys": ["edit:7:s:f2", "edit:8:s:f2"],
+        },
+    )
+    lines = "\n".join(row[0] for row in plan)
+    assert "uq_outbox_dedupe_key" in lines, lines
+    assert "ix_outbox_ready" not in lines and "ix_outbox_chat_id" not in lines, lines
