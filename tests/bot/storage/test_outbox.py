@@ -75,6 +75,7 @@ async def test_claim_takes_due_rows_oldest_first_up_to_limit(session: AsyncSessi
     assert later not in [m.id for m in rest]
     assert await outbox.depth(session) == 4
 
+
 async def test_first_news_is_claimed_before_older_follow_ups(session: AsyncSession) -> None:
     # A backed-up queue: edits and a reply from a minute ago, fresh alerts, a digest.
     old = NOW - timedelta(minutes=1)
@@ -91,7 +92,6 @@ async def test_first_news_is_claimed_before_older_follow_ups(session: AsyncSessi
     await session.commit()
     # Within the follow-up lane, oldest first: a reply never overtakes the edit before it.
     assert [m.id for m in rest] == [edit, reply]
-
 
 
 async def test_crashed_claim_comes_back_after_expiry(session: AsyncSession) -> None:
