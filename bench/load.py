@@ -299,13 +299,16 @@ def make_schedule(
 def make_capacity_items(
     *, count: int, sources: int, schedule: list[tuple[int, int, dict[str, str]]], rng: random.Random
 ) -> list[tuple[int, dict[str, str]]]:
-    """Up to `count` items on as many distinct feeds, published together when the capacity
-    phase starts (the feed server dates them then). Each is news the schedule did not use,
-    once: mostly new stories, so that every round's capacity phase does about the same work
-    whatever the earlier phases grouped (a story update's matches depend on the story)."""
+    """`count` items (at most one per feed), published together when the capacity phase
+    starts (the feed server dates them then). First news the schedule did not use, each
+    once (new stories), then the same news again from other outlets (they join those
+    stories): whatever the earlier phases grouped, every round's capacity phase does about
+    the same work (a story update's matches depend on the story)."""
     used = {item["title"] for _, _, item in schedule}
     fresh = list({n["title"]: n for n in load_news() if n["title"] not in used}.values())
-    chosen = rng.sample(fresh, min(count, len(fresh), sources))
+    rng.shuffle(fresh)
+    count = min(count, sources)
+    chosen = fresh[:count] + [rng.choice(fresh) for _ in range(count - len(fresh))]
     feeds = rng.sample(range(sources), len(chosen))
     return [
         (
@@ -1161,9 +1164,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--capacity-items",
         type=int,
-        default=150,
+        default=400,
         help="items at once on as many feeds, all polled at once, after the queue drained: "
-        "the workers' capacity (0: no capacity phase; at most the news the stream left unused)",
+        "the workers' capacity (0: no capacity phase)",
     )
     parser.add_argument(
         "--capacity-with-sender",
