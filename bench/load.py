@@ -20,9 +20,12 @@ dropped at the end), then per round (1 worker, 2 workers) starts, each in its ow
   unchanged, configured by environment variables only.
 
 Items are published at an even pace over `--duration` seconds, then `--burst` items at one
-instant (capacity: how fast the workers group and match a backlog); the run then waits, up to
-`--drain-timeout` seconds after the burst, until every item is grouped and matched and the
-queue is sent. Measured:
+instant (on their feeds' slots, they reach the workers over one interval); the run then
+waits, up to `--drain-timeout` seconds after the burst, until every item is grouped and
+matched and the queue is sent. Then the capacity phase: `--capacity-items` items appear at
+once on as many feeds, which are made due at once, and the run times until all of them are
+grouped and matched (the sender stopped meanwhile, unless `--capacity-with-sender`; see
+`_capacity`). Measured:
 
 - lag of every published item: from its publication to the first chat, and to the last chat,
   shown a message (alert, or an edit of one) whose text covers it (payload `news_at`, the
@@ -32,8 +35,9 @@ queue is sent. Measured:
 - alert lag: the fake API's receive time of each alert's sendMessage minus the publish time
   of the newest item of the story when the alert was queued (the outbox payload's
   `published_at`, which is that item's pubDate = the second it appeared on the feed server);
-- items and (story, rule) matches per second (the workers' /metrics), over the stream and for
-  the burst (first burst item stored -> last one grouped);
+- items and (story, rule) matches per second (the workers' /metrics), over the stream, for
+  the burst (first burst item stored -> last one grouped) and for the capacity phase (the
+  workers' capacity, 1 against 2 workers);
 - time the workers spent waiting on the grouping advisory lock (pg_locks, sampled);
 - sendMessage rate against the limit, peak in any 1 s, 429s;
 - peak memory (VmHWM) of every process, read just before it is stopped.
