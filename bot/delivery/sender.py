@@ -351,18 +351,30 @@ class Sender:
                 claimed_at = loop.time()  # no later than the claim's own clock reading
                 upcoming = asyncio.create_task(self._claim())
 
+        def next_ready() -> bool:
+            return upcoming is not None and upcoming.done()
+
+        # Rows of a batch still waiting for their chats (Telegram's 1/s per chat) when the
+        # next batch is in: they go on with it, with their own claim's deadline, rather than
+        # hold the other chats' messages back until the last of them may leave.
+        carried: list[tuple[OutboxMessage, float]] = []
         try:
-            while batch:
+            while True:
                 handled += len(batch)
+                rows = carried + [(m, claimed_at + SEND_DEADLINE_SECONDS) for m in batch]
                 # A short batch means nothing more was due: no need to claim ahead.
                 full = len(batch) >= self.batch_size
-                await self._send_batch(batch, claimed_at, tasks, claim_next if full else None)
+                carried = await self._send_batch(
+                    rows, tasks, claim_next if full else None, next_ready
+                )
                 if upcoming is None:
                     break
                 try:
                     batch = await upcoming
                 finally:
                     upcoming = None
+                if not batch and not carried:
+                    break
             if tasks:
                 await asyncio.gather(*tasks)
         finally:
@@ -415,16 +427,16 @@ class Sender:
 
     async def _send_batch(
         self,
-        batch: list[OutboxMessage],
-        claimed_at: float,
+        batch: list[tuple[OutboxMessage, float]],
         tasks: set[asyncio.Task[None]],
         claim_next: Callable[[], None] | None,
-    ) -> None:
-        """Start a send for every row of `batch` (added to `tasks`) at the pace and within
-        the per-chat limits; `claim_next` is called when half a second of them is left."""
+        next_ready: Callable[[], bool],
+    ) -> list[tuple[OutboxMessage, float]]:
+        """Start a send for every (row, deadline) of `batch` (added to `tasks`) at the pace
+        and within the per-chat limits; `claim_next` is called when half a second of them is
+        left. Returns the rows that only wait for their chats once `next_ready()` (the next
+        batch is claimed): the caller sends them on with it."""
         loop = asyncio.get_running_loop()
-        # Counted from the claim, so a batch claimed early never outlives its claim.
-        deadline = claimed_at + SEND_DEADLINE_SECONDS
         # Rows left to start when the next batch is claimed: about half a second of sending.
         claim_next_at = max(1, int(self.limits.per_second * PREFETCH_SECONDS))
         waiting = list(batch)
@@ -432,16 +444,16 @@ class Sender:
         while waiting:
             if self._stopping:
                 self._outcomes.extend(
-                    _Outcome(m, "release", error="sender stopping") for m in waiting
+                    _Outcome(m, "release", error="sender stopping") for m, _ in waiting
                 )
                 break
-            deferred: list[OutboxMessage] = []
+            deferred: list[tuple[OutboxMessage, float]] = []
             progressed = False
-            for message in waiting:
+            for message, deadline in waiting:
                 if claim_next is not None and left <= claim_next_at:
                     claim_next()
                 if self._stopping:
-                    deferred.append(message)
+                    deferred.append((message, deadline))
                     continue
                 chat = message.chat_id
                 if chat in self._unreachable:
@@ -449,13 +461,13 @@ class Sender:
                     left -= 1
                     continue
                 if chat in self._in_flight or self.scheduler.chat_wait(chat) > 0:
-                    deferred.append(message)
+                    deferred.append((message, deadline))
                     continue
                 wait = max(self.scheduler.wait_for(chat), self.pace.wait())
                 if wait > 0:
                     await asyncio.sleep(wait)
                     if self.scheduler.chat_wait(chat) > 0 or chat in self._in_flight:
-                        deferred.append(message)
+                        deferred.append((message, deadline))
                         continue
                 await self.window.acquire()
                 self.scheduler.record_send(chat)
@@ -467,16 +479,20 @@ class Sender:
                 task.add_done_callback(tasks.discard)
                 progressed = True
                 left -= 1
-            waiting = deferred
-            if waiting and loop.time() > deadline:
-                # Chats with long backlogs: hand their rows back rather than hold claims.
-                self._outcomes.extend(_Outcome(m, "release", delay=1.0) for m in waiting)
-                break
+            # Counted from each row's claim, so a row never outlives its claim: chats with
+            # long backlogs hand their rows back rather than hold claims.
+            now = loop.time()
+            expired = [m for m, deadline in deferred if now > deadline]
+            self._outcomes.extend(_Outcome(m, "release", delay=1.0) for m in expired)
+            waiting = [(m, d) for m, d in deferred if now <= d] if expired else deferred
             if waiting and not progressed:
+                if next_ready():
+                    return waiting
                 await asyncio.sleep(self._next_chat_ready(waiting))
+        return []
 
-    def _next_chat_ready(self, waiting: list[OutboxMessage]) -> float:
-        waits = [self.scheduler.chat_wait(m.chat_id) for m in waiting]
+    def _next_chat_ready(self, waiting: list[tuple[OutboxMessage, float]]) -> float:
+        waits = [self.scheduler.chat_wait(m.chat_id) for m, _ in waiting]
         return max(0.005, min(waits)) if waits else 0.005
 
     async def _flush_periodically(self, done: asyncio.Event) -> None:

@@ -395,3 +395,33 @@ async def test_a_chats_messages_leave_with_a_margin_over_its_limit(
     assert len(times) == 4
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert min(gaps) >= 1.0 + sender_module.CHAT_SPACING_MARGIN * 0.5, gaps
+
+
+async def test_a_chat_waiting_on_its_limit_does_not_hold_back_the_next_batch(
+    services: Services, sender: Sender, fake_telegram: FakeTelegramAPI
+) -> None:
+    """At 200/s a batch is 400 rows. Chat 41's four messages need over three seconds (one a
+    second), the other 396 chats of the first batch two: the next batch's chats go out as
+    soon as it is claimed, not after chat 41's last message."""
+    for n in range(4):
+        await queue(services, 41, f"m{n}")
+    others = list(range(1000, 1400))
+    async with services.db.sessions() as session, session.begin():
+        await outbox.enqueue_many(
+            session,
+            messages=[
+                outbox.NewMessage(chat, "notice", {"text": f"m{chat}"}, f"k{chat}")
+                for chat in others
+            ],
+        )
+    assert await sender.drain_once() == 4 + len(others)
+    sent = {c.chat_id: c.time for c in fake_telegram.calls_to("sendMessage")}
+    last_of_41 = max(c.time for c in fake_telegram.calls_to("sendMessage") if c.chat_id == 41)
+    second_batch = others[-4:]
+    assert all(sent[chat] < last_of_41 - 0.5 for chat in second_batch), [
+        round(last_of_41 - sent[chat], 2) for chat in second_batch
+    ]
+    assert Counter(c.chat_id for c in fake_telegram.calls_to("sendMessage")) == Counter(
+        [41] * 4 + others
+    )
+    assert set((await statuses(services)).values()) == {"sent"}
