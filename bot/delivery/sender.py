@@ -201,6 +201,8 @@ class _Outcome:
     delay: float = 0.0
     error: str = ""
     new_chat_id: int | None = None
+    # A release that keeps the row's place in the queue (it only waited for its chat).
+    keep_place: bool = False
 
 
 class Sender:
@@ -483,7 +485,11 @@ class Sender:
             # long backlogs hand their rows back rather than hold claims.
             now = loop.time()
             expired = [m for m, deadline in deferred if now > deadline]
-            self._outcomes.extend(_Outcome(m, "release", delay=1.0) for m in expired)
+            # They keep their place: released to the back, a busy chat's alert would wait for
+            # the whole queue on top of its own chat's.
+            self._outcomes.extend(
+                _Outcome(m, "release", error="chat busy", keep_place=True) for m in expired
+            )
             waiting = [(m, d) for m, d in deferred if now <= d] if expired else deferred
             if waiting and not progressed:
                 if next_ready():
@@ -652,7 +658,8 @@ class Sender:
                         claimed_until=m.claimed_until,
                     )
                 elif o.status == "release":
-                    await _release(session, m, now + timedelta(seconds=o.delay), o.error)
+                    when = m.next_attempt_at if o.keep_place else now + timedelta(seconds=o.delay)
+                    await _release(session, m, when, o.error)
                 elif o.status == "failed":
                     await outbox.mark_failed(session, outbox_id=m.id, reason=o.error)
                 elif o.status == "dead":
