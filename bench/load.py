@@ -67,7 +67,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -889,62 +889,49 @@ async def _capacity(
     deployment it runs on a core of its own, here it would take, with the fake Bot API it
     keeps busy, half of the two cores the workers are measured on. It is continued at the
     end (its claims last 45 s) and sends what the phase queued while the round winds down."""
-    for role in paused:
+    with _stopped(paused):
+        before = await counters()
+        published_at = await asyncio.to_thread(release)
+        await conn.execute(
+            "UPDATE sources SET next_poll_at = to_timestamp($2) WHERE url = ANY($1::text[])",
+            urls,
+            float(published_at),
+        )
+        started = time.time()
+        deadline = started + args.drain_timeout
+        wanted = grouped_before + len(urls)
+        done = False
+        while time.time() < deadline:
+            if await grouped_items(conn) >= wanted and not await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM pending_matches)"
+            ):
+                done = True
+                break
+            await asyncio.sleep(0.25)
+        seconds = max(0.001, time.time() - started)
+        after = await counters()
+        items = await grouped_items(conn) - grouped_before
+        return {
+            "published_at": published_at,
+            "items": len(urls),
+            "all_matched": done,
+            "seconds": round(seconds, 1),
+            "items_grouped": items,
+            "items_per_s": round(items / seconds, 2),
+            "matches": int(after[1] - before[1]),
+            "matches_per_s": round((after[1] - before[1]) / seconds, 1),
+        }
+
+
+@contextlib.contextmanager
+def _stopped(roles: list[Role]) -> Iterator[None]:
+    for role in roles:
         role.popen.send_signal(signal.SIGSTOP)
     try:
-        return await _timed_capacity(
-            args,
-            conn=conn,
-            urls=urls,
-            release=release,
-            counters=counters,
-            grouped_before=grouped_before,
-        )
+        yield
     finally:
-        for role in paused:
+        for role in roles:
             role.popen.send_signal(signal.SIGCONT)
-
-
-async def _timed_capacity(
-    args: argparse.Namespace,
-    *,
-    conn: asyncpg.Connection,
-    urls: list[str],
-    release: Callable[[], int],
-    counters: Callable[[], Awaitable[tuple[float, float]]],
-    grouped_before: int,
-) -> dict[str, Any]:
-    before = await counters()
-    published_at = await asyncio.to_thread(release)
-    await conn.execute(
-        "UPDATE sources SET next_poll_at = to_timestamp($2) WHERE url = ANY($1::text[])",
-        urls,
-        float(published_at),
-    )
-    started = time.time()
-    deadline = started + args.drain_timeout
-    wanted = grouped_before + len(urls)
-    done = False
-    while time.time() < deadline:
-        if await grouped_items(conn) >= wanted and not await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM pending_matches)"
-        ):
-            done = True
-            break
-        await asyncio.sleep(0.25)
-    seconds = max(0.001, time.time() - started)
-    after = await counters()
-    items = await grouped_items(conn) - grouped_before
-    return {
-        "published_at": published_at,
-        "items": len(urls),
-        "all_matched": done,
-        "seconds": round(seconds, 1),
-        "items_grouped": items,
-        "items_per_s": round(items / seconds, 2),
-        "matches": int(after[1] - before[1]),
-        "matches_per_s": round((after[1] - before[1]) / seconds, 1),
-    }
 
 
 def _spread(values: list[float]) -> dict[str, Any]:

@@ -58,6 +58,18 @@ async def queue(
     return row.id
 
 
+async def queue_one_each(services: Services, chats: list[int]) -> None:
+    """One notice for each of `chats`, queued in that order."""
+    async with services.db.sessions() as session, session.begin():
+        await outbox.enqueue_many(
+            session,
+            messages=[
+                outbox.NewMessage(chat, "notice", {"text": f"m{chat}"}, f"k{chat}")
+                for chat in chats
+            ],
+        )
+
+
 async def drain(sender: Sender, *, rounds: int = 40, pause: float = 0.05) -> None:
     """Drain until the queue is empty (retries included), within `rounds` batches."""
     for _ in range(rounds):
@@ -136,14 +148,7 @@ async def test_a_long_queue_goes_out_batch_after_batch_in_one_drain(
 ) -> None:
     # 200/s: batches of 400, the second claimed while the first one's last 100 go out.
     chats = list(range(1000, 1500))
-    async with services.db.sessions() as session, session.begin():
-        await outbox.enqueue_many(
-            session,
-            messages=[
-                outbox.NewMessage(chat, "notice", {"text": f"m{chat}"}, f"k{chat}")
-                for chat in chats
-            ],
-        )
+    await queue_one_each(services, chats)
     assert await sender.drain_once() == len(chats)
     assert Counter(c.chat_id for c in fake_telegram.calls_to("sendMessage")) == Counter(chats)
     assert set((await statuses(services)).values()) == {"sent"}
@@ -406,14 +411,7 @@ async def test_a_chat_waiting_on_its_limit_does_not_hold_back_the_next_batch(
     for n in range(4):
         await queue(services, 41, f"m{n}")
     others = list(range(1000, 1400))
-    async with services.db.sessions() as session, session.begin():
-        await outbox.enqueue_many(
-            session,
-            messages=[
-                outbox.NewMessage(chat, "notice", {"text": f"m{chat}"}, f"k{chat}")
-                for chat in others
-            ],
-        )
+    await queue_one_each(services, others)
     assert await sender.drain_once() == 4 + len(others)
     sent = {c.chat_id: c.time for c in fake_telegram.calls_to("sendMessage")}
     last_of_41 = max(c.time for c in fake_telegram.calls_to("sendMessage") if c.chat_id == 41)
