@@ -311,8 +311,9 @@ def make_capacity_items(
     used = {item["title"] for _, _, item in schedule}
     fresh = list({n["title"]: n for n in load_news() if n["title"] not in used}.values())
     rng.shuffle(fresh)
+    pool = fresh or load_news()  # a stream that used every title: repeats only
     count = min(count, sources)
-    chosen = fresh[:count] + [rng.choice(fresh) for _ in range(count - len(fresh))]
+    chosen = fresh[:count] + [rng.choice(pool) for _ in range(count - len(fresh))]
     feeds = rng.sample(range(sources), len(chosen))
     return [
         (
@@ -797,7 +798,7 @@ async def _observe(
         # Grouped is not yet matched: wait for the last stories' alerts to be queued too.
         matched_all = sent_all = False
         while time.time() < deadline:
-            if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pending_matches)"):
+            if not await matching_pending(conn):
                 matched_all = True
                 break
             await asyncio.sleep(0.5)
@@ -902,9 +903,7 @@ async def _capacity(
         wanted = grouped_before + len(urls)
         done = False
         while time.time() < deadline:
-            if await grouped_items(conn) >= wanted and not await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM pending_matches)"
-            ):
+            if await grouped_items(conn) >= wanted and not await matching_pending(conn):
                 done = True
                 break
             await asyncio.sleep(0.25)
@@ -942,6 +941,11 @@ def _spread(values: list[float]) -> dict[str, Any]:
         "p95": percentile(values, 0.95),
         "max": round(max(values), 2) if values else None,
     }
+
+
+async def matching_pending(conn: asyncpg.Connection) -> bool:
+    """Some story still waits for its rules to be matched."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pending_matches)"))
 
 
 async def grouped_items(conn: asyncpg.Connection) -> int:

@@ -43,17 +43,25 @@ async def test_one_alert_per_chat_and_story(session: AsyncSession) -> None:
     assert not await alerts.update_alert(session, chat_id=3, story_id="s", fingerprint="x")
 
 
-async def test_set_fingerprints_records_one_escalation_for_many_chats(
-    session: AsyncSession,
+async def _alerted(
+    session: AsyncSession, chats_by_story: dict[str, list[int]], *, fingerprint: str
 ) -> None:
-    for chat_id in (1, 2, 3):
+    """Subscribers, their stories, and one alert per (chat, story) of `chats_by_story`."""
+    for chat_id in sorted({c for chats in chats_by_story.values() for c in chats}):
         await make_subscriber(session, chat_id)
-    for story_id in ("s", "other"):
+    for story_id, chats in chats_by_story.items():
         await stories.save_story(
             session, story=Story(id=story_id, title="t", first_published=NOW, last_published=NOW)
         )
-    await alerts.record_alerts(session, story_id="s", chat_ids=[1, 2, 3], fingerprint="f1")
-    await alerts.record_alerts(session, story_id="other", chat_ids=[1], fingerprint="f1")
+        await alerts.record_alerts(
+            session, story_id=story_id, chat_ids=chats, fingerprint=fingerprint
+        )
+
+
+async def test_set_fingerprints_records_one_escalation_for_many_chats(
+    session: AsyncSession,
+) -> None:
+    await _alerted(session, {"s": [1, 2, 3], "other": [1]}, fingerprint="f1")
 
     changed = await alerts.set_fingerprints(
         session, story_id="s", chat_ids=[3, 1, 1, 99], fingerprint="f2"
@@ -72,14 +80,7 @@ async def test_set_fingerprints_records_one_escalation_for_many_chats(
 async def test_record_deliveries_sets_each_alerts_message_id_in_one_go(
     session: AsyncSession,
 ) -> None:
-    for chat_id in (1, 2, 3):
-        await make_subscriber(session, chat_id)
-    for story_id in ("s", "t"):
-        await stories.save_story(
-            session, story=Story(id=story_id, title="x", first_published=NOW, last_published=NOW)
-        )
-    await alerts.record_alerts(session, story_id="s", chat_ids=[1, 2, 3], fingerprint="f")
-    await alerts.record_alerts(session, story_id="t", chat_ids=[1, 2], fingerprint="f")
+    await _alerted(session, {"s": [1, 2, 3], "t": [1, 2]}, fingerprint="f")
     sent = NOW + timedelta(seconds=5)
 
     await alerts.record_deliveries(
