@@ -18,8 +18,9 @@ which every worker sweeps at the start of its cycle; the alerts' unique keys kee
 (chat, story) alert single however often a story is matched.
 
 On PostgreSQL `run_forever` pipelines the two steps: the poll loop only stores and groups
-(milliseconds an item), and a matcher task beside it matches the stories left pending, oldest
-first, each with all the updates that arrived for it meanwhile. So a round of 1,000 feeds is
+(milliseconds an item), and a matcher task beside it matches the stories left pending (new
+stories first, then the longest waiting), each with all the updates that arrived for it
+meanwhile. So a round of 1,000 feeds is
 polled on time however long matching takes (at 50,000 rules a story update can mean thousands
 of alerts and edits), and a story told by ten outlets in one round is matched, and its alerts
 edited, once instead of ten times. Several workers' matchers share the pending stories (a
@@ -44,7 +45,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, bindparam, delete, func, insert, select, text
+from sqlalchemy import BigInteger, any_, bindparam, case, delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,6 +92,10 @@ RULE_CHANGE_RETENTION = timedelta(days=1)
 STORY_MATCH_LOCK_CLASS = 0x57A1EA
 # Stories with leftover markers matched per sweep (the rest wait for the next cycle).
 SWEEP_LIMIT = 200
+# Pending stories the pipelined matcher takes per look: few, so that a new story grouped
+# meanwhile is next rather than behind a long list; enough to pass the ones other workers
+# are matching right now.
+MATCH_LOOKAHEAD = 16
 
 
 # Place display names remembered for rendering (a few hundred bytes each).
@@ -615,30 +620,38 @@ class Worker:
         while not stop.is_set():
             # Rules added elsewhere first: a story marked for a new rule is matched with it.
             await self.services.rulebook.catch_up()
-            matched = await self._match_some_pending(report, stop=stop)
+            matched = await self._match_some_pending(report, stop=stop, limit=MATCH_LOOKAHEAD)
             if not matched:
                 break
             total += matched
         return total
 
     async def _match_some_pending(
-        self, report: CycleReport, *, stop: asyncio.Event | None = None
+        self,
+        report: CycleReport,
+        *,
+        stop: asyncio.Event | None = None,
+        limit: int = SWEEP_LIMIT,
     ) -> int:
+        now = time.monotonic()
+        skipped = [s for s, until in self._unmatchable.items() if until > now]
+        # Stories nobody has been told of yet first (a marker of a new story), then the
+        # longest waiting: an update only edits alerts that are out, a new story's alerts
+        # are the news. The ones that just failed wait for their retry.
+        untold_first = func.min(case((PendingMatchRow.kind == UpdateKind.NEW.value, 0), else_=1))
         async with self.services.db.sessions() as session:
             rows = await session.execute(
                 select(PendingMatchRow.story_id)
+                .where(PendingMatchRow.story_id.not_in(skipped))
                 .group_by(PendingMatchRow.story_id)
-                .order_by(func.min(PendingMatchRow.id))
-                .limit(SWEEP_LIMIT)
+                .order_by(untold_first, func.min(PendingMatchRow.id))
+                .limit(limit)
             )
             story_ids = [row.story_id for row in rows]
         matched = failed = 0
-        now = time.monotonic()
         for story_id in story_ids:
             if stop is not None and stop.is_set():
                 break
-            if self._unmatchable.get(story_id, 0.0) > now:
-                continue
             try:
                 if await self.match_story(story_id, report=report, wait=False) is not None:
                     matched += 1

@@ -364,6 +364,10 @@ class Sender:
             while True:
                 handled += len(batch)
                 rows = carried + [(m, claimed_at + SEND_DEADLINE_SECONDS) for m in batch]
+                if carried:
+                    # First news before follow-ups here too: a chat's alert claimed now
+                    # takes the chat's next turn ahead of its edits carried from before.
+                    rows.sort(key=_follow_up_row)
                 # A short batch means nothing more was due: no need to claim ahead.
                 full = len(batch) >= self.batch_size
                 carried = await self._send_batch(
@@ -697,6 +701,10 @@ class Sender:
             with contextlib.suppress(ValueError, TypeError):
                 lag = (now - datetime.fromisoformat(str(published))).total_seconds()
                 self.services.metrics.alert_lag.observe(max(0.0, lag))
+
+
+def _follow_up_row(row: tuple[OutboxMessage, float]) -> bool:
+    return row[0].kind in outbox.FOLLOW_UP_KINDS
 
 
 def _deliveries(sent: list[_Outcome]) -> list[tuple[int, str, int]]:

@@ -423,3 +423,29 @@ async def test_a_chat_waiting_on_its_limit_does_not_hold_back_the_next_batch(
         [41] * 4 + others
     )
     assert set((await statuses(services)).values()) == {"sent"}
+
+
+async def test_a_chats_new_alert_goes_before_its_follow_ups_carried_from_the_last_batch(
+    services: Services, sender: Sender, fake_telegram: FakeTelegramAPI
+) -> None:
+    """Chat 41 has four replies in a full first batch (one a second), and a notice that
+    becomes due while they go out: the notice, claimed with the next batch, takes the chat's
+    next turn instead of waiting behind the replies left over from the first."""
+    others = list(range(1000, 1396))
+    replies = [outbox.NewMessage(41, "reply", {"text": f"r{n}"}, f"r41-{n}") for n in range(4)]
+    replies += [outbox.NewMessage(chat, "reply", {"text": "r"}, f"r{chat}") for chat in others]
+    async with services.db.sessions() as session, session.begin():
+        await outbox.enqueue_many(session, messages=replies)
+        await outbox.enqueue(
+            session,
+            chat_id=41,
+            kind="notice",
+            payload={"text": "news"},
+            dedupe_key="news41",
+            not_before=utc_now() + timedelta(seconds=0.6),
+        )
+    assert await sender.drain_once() == len(replies) + 1
+    texts = [c.params["text"] for c in fake_telegram.calls_to("sendMessage") if c.chat_id == 41]
+    assert len(texts) == 5
+    assert texts.index("news") < 4, texts
+    assert set((await statuses(services)).values()) == {"sent"}

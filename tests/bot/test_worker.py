@@ -431,6 +431,61 @@ async def test_the_sweep_leaves_a_story_another_worker_is_matching(
     assert await pending(services) == []
 
 
+async def test_a_new_story_is_matched_before_an_older_update_of_a_told_one(
+    services: Services, feeds: FeedServer
+) -> None:
+    """First news first, as in the outbox: a story nobody has heard of yet is matched before
+    a story already told whose update waited longer, so its alerts are queued first."""
+    from bot.worker import CycleReport
+
+    await subscribe(services, 1, "power outage in Kyiv")
+    await subscribe(services, 2, "power outage in Kharkiv oblast")
+    await subscribe(services, 3, "water in Odesa")
+    url = feeds.publish("a")
+    await add_sources(services, (url, "UNIAN"))
+    worker = Worker(services, owner="w1")
+    told = await _group_only(services, worker, url, "a1", KYIV_TITLE)
+    await worker.sweep_pending(CycleReport())
+    update = await _group_only(
+        services, worker, url, "a2", "Strikes leave Kyiv and Kharkiv without power, -18°C"
+    )
+    fresh = await _group_only(services, worker, url, "a3", "Odesa left without water after strike")
+    assert update == told != fresh
+    assert sorted(await pending(services)) == sorted([told, fresh])
+    assert await worker.sweep_pending(CycleReport()) == 2
+    alerts = [r.chat_id for r in await rows(services) if r.kind == "alert"]
+    assert alerts == [1, 3, 2]  # chat 3's news before chat 2's, whose story was told earlier
+
+
+async def test_a_story_that_cannot_be_read_back_waits_while_the_others_are_matched(
+    services: Services, feeds: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A story whose stored facts are damaged fails alone: the others are matched, and it is
+    not tried again at every look (it keeps its marker for a later retry)."""
+    from sqlalchemy import update
+
+    from bot.storage.tables import StoryRow
+    from bot.worker import CycleReport
+
+    await subscribe(services, 1, "power outage in Kyiv")
+    await subscribe(services, 3, "water in Odesa")
+    url = feeds.publish("a")
+    await add_sources(services, (url, "UNIAN"))
+    worker = Worker(services, owner="w1")
+    damaged = await _group_only(services, worker, url, "a1", KYIV_TITLE)
+    fine = await _group_only(services, worker, url, "a2", "Odesa left without water after strike")
+    async with services.db.sessions() as session, session.begin():
+        await session.execute(
+            update(StoryRow).where(StoryRow.id == damaged).values(facts={"categories": 7})
+        )
+    assert await worker.sweep_pending(CycleReport()) == 1
+    assert await worker.sweep_pending(CycleReport()) == 0
+    assert [r.chat_id for r in await rows(services)] == [3]
+    assert await pending(services) == [damaged] and fine != damaged
+    failures = [r for r in caplog.records if f"matching story {damaged} failed" in r.getMessage()]
+    assert len(failures) == 1
+
+
 def _matches_found(services: Services) -> float:
     return services.metrics.registry.get_sample_value("bot_rule_matches_total") or 0.0
 
