@@ -80,6 +80,8 @@ sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 
+from bot.delivery import bundles  # noqa: E402
+
 EVAL_ITEMS = ROOT / "tests" / "data" / "eval" / "dev.jsonl"
 HOSTS = 100
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -684,20 +686,37 @@ def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str
                 " extract(epoch FROM created_at) AS queued_at FROM outbox",
             )
         )
+        stored_items = asyncio.run(
+            fetch(
+                name,
+                "SELECT key, story_id, extract(epoch FROM fetched_at - published_at) AS fetch_lag,"
+                " extract(epoch FROM published_at) AS published, extract(epoch FROM fetched_at)"
+                " AS fetched FROM items",
+            )
+        )
+        if args.logs:  # what the fake API received and what was queued, for a closer look
+            kept = Path(args.logs) / tag
+            kept.mkdir(parents=True, exist_ok=True)
+            with (kept / "calls.jsonl").open("w") as out:
+                out.writelines(json.dumps(list(c), default=str) + "\n" for c in calls)
+            with (kept / "outbox.jsonl").open("w") as out:
+                out.writelines(json.dumps(dict(r), default=str) + "\n" for r in outbox)
+            with (kept / "items.jsonl").open("w") as out:
+                out.writelines(json.dumps(dict(r), default=str) + "\n" for r in stored_items)
+        # When the news an alert carries was fetched: (story, pubDate) -> the fetches of the
+        # story's items of that second (several outlets may publish in one second).
+        fetched: dict[tuple[str, float], list[float]] = {}
+        for row in stored_items:
+            news = (row["story_id"], round(float(row["published"]), 3))
+            fetched.setdefault(news, []).append(float(row["fetched"]))
         result.update(
             _deliveries(
                 args,
                 calls=calls,
                 outbox=outbox,
+                fetched=fetched,
                 burst_at=start + args.duration,
                 capacity_at=result["capacity"].get("published_at", math.inf),
-            )
-        )
-        stored_items = asyncio.run(
-            fetch(
-                name,
-                "SELECT key, story_id, extract(epoch FROM fetched_at - published_at) AS fetch_lag"
-                " FROM items",
             )
         )
         fetch_lags = [float(row["fetch_lag"]) for row in stored_items]
@@ -957,6 +976,7 @@ def _deliveries(
     *,
     calls: list[tuple[Any, ...]],
     outbox: list[Any],
+    fetched: dict[tuple[str, float], list[float]],
     burst_at: int,
     capacity_at: float,
 ) -> dict[str, Any]:
@@ -965,6 +985,7 @@ def _deliveries(
     queued: dict[tuple[int, str], float] = {}
     status: dict[tuple[int, str], str] = {}
     queued_at: dict[tuple[int, str], float] = {}
+    fetched_at: dict[tuple[int, str], float] = {}
     for row in outbox:
         if row["kind"] != "alert":
             continue
@@ -973,12 +994,24 @@ def _deliveries(
         queued[(row["chat_id"], payload["text"])] = published
         status[(row["chat_id"], payload["text"])] = row["status"]
         queued_at[(row["chat_id"], payload["text"])] = float(row["queued_at"])
+        # The alert came of the last of those fetched before it was queued.
+        before = [
+            at
+            for at in fetched.get((payload.get("story_id"), round(published, 3)), ())
+            if at <= float(row["queued_at"])
+        ]
+        if before:
+            fetched_at[(row["chat_id"], payload["text"])] = max(before)
     sends = [c for c in calls if c[0] == "sendMessage" and c[3] == 200]
     refused = sum(1 for c in calls if c[3] == 429)
+    messages = len(sends)
+    times = sorted(c[4] for c in sends)
+    sends = _unbundled(sends)
     seen: Counter[tuple[int, str]] = Counter()
     stream_lags: list[float] = []
     burst_lags: list[float] = []
     before_queue: list[float] = []
+    after_fetch: list[float] = []  # from the news' fetch to its alert being queued
     in_queue: list[float] = []
     per_chat = Counter(chat_id for (chat_id, _), at in queued.items() if at < capacity_at)
     in_queue_few: list[float] = []  # alerts of chats that got at most FEW_ALERTS in the run
@@ -991,10 +1024,11 @@ def _deliveries(
             lag = at - queued[key]
             (burst_lags if queued[key] >= burst_at else stream_lags).append(lag)
             before_queue.append(queued_at[key] - queued[key])
+            if key in fetched_at:
+                after_fetch.append(queued_at[key] - fetched_at[key])
             in_queue.append(at - queued_at[key])
             if per_chat[chat_id] <= FEW_ALERTS:
                 in_queue_few.append(at - queued_at[key])
-    times = sorted(c[4] for c in sends)
     peak = 0
     j = 0
     for i, at in enumerate(times):
@@ -1020,6 +1054,7 @@ def _deliveries(
         # queued -> sendMessage (the sender); items' own fetch delay is added by the caller.
         "stages_s": {
             "alert_queued_after_publication": _spread(before_queue),
+            "alert_queued_after_fetch": _spread(after_fetch),
             "alert_in_queue": _spread(in_queue),
             # Telegram's 1 message/s per chat: a chat with many alerts waits for its own.
             "alert_in_queue_chats_with_few": _spread(in_queue_few),
@@ -1027,7 +1062,9 @@ def _deliveries(
         "alerts_per_chat": _spread([float(n) for n in per_chat.values()]),
         "alert_lag_s": {"stream": _spread(stream_lags), "burst": _spread(burst_lags)},
         "send": {
-            "messages": len(sends),
+            "messages": messages,
+            # Alerts that went out in one message with others of their chat.
+            "alerts_in_bundles": len(sends) - messages,
             "edits": sum(1 for c in calls if c[0] == "editMessageText" and c[3] == 200),
             "limit_per_s": args.rate,
             "peak_in_any_1s": peak,
@@ -1035,6 +1072,20 @@ def _deliveries(
             "http_429": refused,
         },
     }
+
+
+def _unbundled(calls: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The calls with each bundle of alerts (bot/delivery/bundles.py) as one call per alert,
+    at the bundle's time: an alert's text never holds the separator."""
+    out: list[tuple[Any, ...]] = []
+    for call in calls:
+        method, chat_id, text, status, at = call
+        if method == "sendMessage" and bundles.SEPARATOR in text:
+            parts = text.split(bundles.SEPARATOR)
+            out.extend((method, chat_id, part, status, at) for part in parts)
+        else:
+            out.append(call)
+    return out
 
 
 def item_lags(
@@ -1071,7 +1122,7 @@ def item_lags(
                 shown_by[key] = (story, when)
     # story -> chat -> [(send time, news_at)], by time
     sent: dict[str, dict[int, list[tuple[float, float]]]] = {}
-    for method, chat_id, text, status, at in calls:
+    for method, chat_id, text, status, at in _unbundled(calls):
         found = shown_by.get((method, chat_id, text)) if status == 200 else None
         if found:
             sent.setdefault(found[0], {}).setdefault(chat_id, []).append((at, found[1]))
@@ -1270,6 +1321,7 @@ def _table(result: dict[str, Any]) -> str:
     for stage, label in (
         ("fetched_after_publication", "items: fetched after publication"),
         ("alert_queued_after_publication", "alerts: queued after publication"),
+        ("alert_queued_after_fetch", "alerts: queued after their news was fetched"),
         ("alert_in_queue", "alerts: queued until sendMessage"),
         ("alert_in_queue_chats_with_few", f"  - to chats with <= {FEW_ALERTS} alerts"),
     ):
@@ -1337,6 +1389,10 @@ def _table(result: dict[str, Any]) -> str:
         lambda r: f"{r['send']['peak_in_any_1s']} / {r['send']['limit_per_s']:g}",
     )
     line("send rate while backlogged (/s)", lambda r: r["send"]["rate_while_backlogged"])
+    line(
+        "messages sent / alerts in bundles",
+        lambda r: f"{r['send']['messages']} / {r['send']['alerts_in_bundles']}",
+    )
     line("peak RSS max over roles (MB)", lambda r: max(v for v in r["memory_mb"].values() if v))
     for key in sorted({k for r in result["rounds"] for k in r["memory_mb"]}):
         line(f"  VmHWM {key} (MB)", lambda r, key=key: r["memory_mb"][key])

@@ -728,6 +728,9 @@ class Worker:
         if not due:
             return 0
         chats = await _subscribers(session, list(due))
+        # Chats whose alert went out in one message with others: that message is not edited.
+        bundled = await alerts_store.bundled_chats(session, story_id=story.id) if earlier else set()
+        refreshed: list[int] = []  # bundled chats whose alert's facts changed
         published = story.last_published.isoformat()
         queued = 0
         new_alerts: dict[int, dict[str, Any]] = {}
@@ -769,21 +772,24 @@ class Worker:
                     "news_at": published,
                 }
                 continue
-            edits.append(
-                outbox.NewMessage(
-                    chat_id=chat_id,
-                    kind="edit",
-                    payload={
-                        "text": body,
-                        "parse_mode": "HTML",
-                        "reply_markup": markup,
-                        "story_id": story.id,
-                        "news_at": published,
-                    },
-                    dedupe_key=f"edit:{chat_id}:{story.id}:{current}",
-                    not_before=edit_at,
+            if chat_id in bundled:
+                refreshed.append(chat_id)
+            else:
+                edits.append(
+                    outbox.NewMessage(
+                        chat_id=chat_id,
+                        kind="edit",
+                        payload={
+                            "text": body,
+                            "parse_mode": "HTML",
+                            "reply_markup": markup,
+                            "story_id": story.id,
+                            "news_at": published,
+                        },
+                        dedupe_key=f"edit:{chat_id}:{story.id}:{current}",
+                        not_before=edit_at,
+                    )
                 )
-            )
             reason = _escalation(previous, story, update)
             if reason is not None and fresh:
                 reply = reply_texts.get((reason, lang))
@@ -803,14 +809,13 @@ class Worker:
                         not_before=edit_at,  # after the edit it points at, never before
                     )
                 )
-        if edits:
+        changed = [edit.chat_id for edit in edits] + refreshed
+        if changed:
             # Alert rows before outbox rows: the sender locks them in that order too.
             await alerts_store.set_fingerprints(
-                session,
-                story_id=story.id,
-                chat_ids=[edit.chat_id for edit in edits],
-                fingerprint=current,
+                session, story_id=story.id, chat_ids=changed, fingerprint=current
             )
+        if edits:
             # A chat whose alert or last edit still waits in the queue gets the new text in
             # that message: the latest figures once, not every step in between.
             edited = await outbox.enqueue_story_edits(

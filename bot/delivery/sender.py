@@ -37,7 +37,7 @@ import math
 import random
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import cast
@@ -60,6 +60,7 @@ from telegram.request import BaseRequest, RequestData
 # PTB builds every RequestData from these (internal to PTB, pinned <23 in pyproject.toml).
 from telegram.request._requestparameter import RequestParameter
 
+from bot.delivery import bundles
 from bot.delivery.limits import SendLimits, SendScheduler
 from bot.delivery.request import H11Request, uses_proxy
 from bot.roles import Backoff, log_step_failure
@@ -67,6 +68,7 @@ from bot.services import Services
 from bot.storage import alerts as alerts_store
 from bot.storage import outbox
 from bot.storage import subscribers as subscribers_store
+from bot.storage.alerts import Delivery, Original
 from bot.storage.db import utc_now
 from bot.storage.outbox import OutboxMessage
 from bot.storage.tables import AlertRow, OutboxRow, RuleRow, SubscriberRow
@@ -95,6 +97,7 @@ MAX_IN_FLIGHT = 200
 ROUND_TRIP_WINDOW = 256
 # While the original alert is still queued, an edit or reply to it waits this long.
 WAIT_FOR_ORIGINAL_SECONDS = 1.0
+BUNDLED_NOT_EDITED = "its alert went out in one message with others, which is not edited"
 
 
 # A late wake-up (a busy event loop) is made up for, by at most this much: the pace holds at
@@ -203,6 +206,8 @@ class _Outcome:
     new_chat_id: int | None = None
     # A release that keeps the row's place in the queue (it only waited for its chat).
     keep_place: bool = False
+    # Sent in one message with other alerts of the chat (`bundles`).
+    bundled: bool = False
 
 
 class Sender:
@@ -251,11 +256,11 @@ class Sender:
         self._outcomes: list[_Outcome] = []
         # One write transaction (flush or claim) at a time: two would fight over SQLite's lock.
         self._write_lock = asyncio.Lock()
-        # Message ids of alerts delivered but maybe not flushed yet, for edits right after.
-        self._delivered: dict[tuple[int, str], int] = {}
-        # Message ids of delivered alerts that claimed edits and replies point at, looked up
+        # Messages of alerts delivered but maybe not flushed yet, for edits right after.
+        self._delivered: dict[tuple[int, str], Original] = {}
+        # Messages of delivered alerts that claimed edits and replies point at, looked up
         # for a whole batch in a few statements instead of one query per edit.
-        self._originals: dict[tuple[int, str], int] = {}
+        self._originals: dict[tuple[int, str], Original] = {}
 
     @property
     def batch_size(self) -> int:
@@ -447,15 +452,23 @@ class Sender:
         claim_next_at = max(1, int(self.limits.per_second * PREFETCH_SECONDS))
         waiting = list(batch)
         left = len(waiting)
+        # Rows gone out in another row's bundle (`bundles`): nothing left to do for them.
+        bundled: set[int] = set()
         while waiting:
             if self._stopping:
                 self._outcomes.extend(
-                    _Outcome(m, "release", error="sender stopping") for m, _ in waiting
+                    _Outcome(m, "release", error="sender stopping")
+                    for m, _ in waiting
+                    if m.id not in bundled
                 )
                 break
             deferred: list[tuple[OutboxMessage, float]] = []
             progressed = False
+            alerts_of = _alerts_by_chat(waiting)
             for message, deadline in waiting:
+                if message.id in bundled:
+                    left -= 1
+                    continue
                 if claim_next is not None and left <= claim_next_at:
                     claim_next()
                 if self._stopping:
@@ -480,7 +493,12 @@ class Sender:
                 self.pace.take()
                 self._in_flight.add(chat)
                 self._in_flight_rows.add(message.id)
-                task = asyncio.create_task(self._send_one(message))
+                others = [m for m in alerts_of.get(chat, ()) if m.id not in bundled]
+                joining = bundles.companions(message, others) if len(others) > 1 else []
+                for other in joining:
+                    bundled.add(other.id)
+                    self._in_flight_rows.add(other.id)
+                task = asyncio.create_task(self._send_one(message, joining))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 progressed = True
@@ -488,6 +506,7 @@ class Sender:
             # Counted from each row's claim, so a row never outlives its claim: chats with
             # long backlogs hand their rows back rather than hold claims.
             now = loop.time()
+            deferred = [(m, d) for m, d in deferred if m.id not in bundled]
             expired = [m for m, deadline in deferred if now > deadline]
             # They keep their place: released to the back, a busy chat's alert would wait for
             # the whole queue on top of its own chat's.
@@ -513,38 +532,67 @@ class Sender:
 
     # -- one message -----------------------------------------------------------------------
 
-    async def _send_one(self, message: OutboxMessage) -> None:
+    async def _send_one(
+        self, message: OutboxMessage, companions: Sequence[OutboxMessage] = ()
+    ) -> None:
+        """Send `message` (with `companions`, alerts of the same chat, as one message)."""
         started = time.monotonic()
         round_trip: float | None = None
         try:
-            outcome = await self._deliver(message)
-            if outcome.error != "waiting":  # it went to Telegram and came back
+            if companions:
+                outcomes = await self._deliver_bundle([message, *companions])
+            else:
+                outcomes = [await self._deliver(message)]
+            if outcomes[0].error != "waiting":  # it went to Telegram and came back
                 round_trip = time.monotonic() - started
-        except Exception as exc:  # a bug must not lose the row: retry it later
+        except Exception as exc:  # a bug must not lose the rows: retry them later
             log.exception("unexpected error sending outbox row %d", message.id)
-            outcome = _Outcome(message, "retry", delay=self._backoff(message), error=repr(exc))
+            outcomes = [
+                _Outcome(m, "retry", delay=self._backoff(m), error=repr(exc))
+                for m in (message, *companions)
+            ]
         finally:
             self._in_flight.discard(message.chat_id)
             self._in_flight_rows.discard(message.id)
+            self._in_flight_rows.difference_update(m.id for m in companions)
             self.window.release(round_trip)
-        if outcome.status == "forbidden":
+        if outcomes[0].status == "forbidden":
             self._unreachable.add(message.chat_id)
-        self._outcomes.append(outcome)
+        self._outcomes.extend(outcomes)
         if len(self._outcomes) >= 500:
             await self.flush()
+
+    async def _deliver_bundle(self, alerts: list[OutboxMessage]) -> list[_Outcome]:
+        """One message for several alerts of a chat; each row gets its outcome."""
+        lead = alerts[0]
+        carrier = replace(lead, payload=bundles.bundle_payload(alerts))
+        outcome = await self._deliver(carrier)
+        bundled = outcome.status == "sent"
+        if bundled and outcome.message_id is not None:
+            for alert in alerts:
+                story_id = alert.payload.get("story_id")
+                if story_id:
+                    self._delivered[(alert.chat_id, str(story_id))] = Original(
+                        outcome.message_id, bundled=True
+                    )
+        return [replace(outcome, message=alert, bundled=bundled) for alert in alerts]
 
     async def _deliver(self, message: OutboxMessage) -> _Outcome:
         payload = message.payload
         try:
             if message.kind in ("edit", "reply"):
-                target = await self._original_message_id(message)
-                if target is None:
+                original = await self._original(message)
+                if original is None:
                     return _Outcome(
                         message, "release", delay=WAIT_FOR_ORIGINAL_SECONDS, error="waiting"
                     )
+                target = original.message_id
                 if message.kind == "edit":
                     if target < 0:
                         return _Outcome(message, "failed", error="original alert not delivered")
+                    if original.bundled:
+                        # Queued before the worker could know; editing would drop the others.
+                        return _Outcome(message, "failed", error=BUNDLED_NOT_EDITED)
                     await self._call("editMessageText", _edit_fields(message, target))
                     return _Outcome(message, "sent")
                 fields = _send_fields(message, reply_to=target if target > 0 else None)
@@ -553,7 +601,7 @@ class Sender:
             sent = await self._call("sendMessage", _send_fields(message, reply_to=None))
             message_id = _message_id(sent)
             if message.kind == "alert" and "story_id" in payload and message_id is not None:
-                self._delivered[(message.chat_id, payload["story_id"])] = message_id
+                self._delivered[(message.chat_id, payload["story_id"])] = Original(message_id)
             return _Outcome(message, "sent", message_id=message_id)
         except RetryAfter as exc:
             with warnings.catch_warnings():  # PTB 22 warns that the type will change
@@ -591,11 +639,12 @@ class Sender:
         data = RequestData([RequestParameter(name, value, None) for name, value in fields])
         return await self.request.post(f"{self.bot.base_url}/{method}", data)
 
-    async def _original_message_id(self, message: OutboxMessage) -> int | None:
-        """The alert's Telegram message id; None while it is still queued, -1 if it never went."""
+    async def _original(self, message: OutboxMessage) -> Original | None:
+        """The message that carried the alert; None while it is still queued, message id -1
+        if it never went."""
         story_id = message.payload.get("story_id")
         if not story_id:
-            return -1
+            return Original(-1)
         known = self._delivered.get((message.chat_id, story_id))
         if known is None:
             known = self._originals.get((message.chat_id, story_id))
@@ -606,7 +655,7 @@ class Sender:
                 session, chat_id=message.chat_id, story_id=story_id
             )
             if alert is not None and alert.message_id is not None:
-                return alert.message_id
+                return Original(alert.message_id, alert.bundled)
             status = (
                 await session.execute(
                     select(OutboxRow.status).where(
@@ -616,7 +665,7 @@ class Sender:
             ).scalar_one_or_none()
         if status in ("pending", "sending"):
             return None
-        return -1
+        return Original(-1)
 
     def _backoff(self, message: OutboxMessage) -> float:
         ceiling = min(
@@ -707,10 +756,21 @@ def _follow_up_row(row: tuple[OutboxMessage, float]) -> bool:
     return row[0].kind in outbox.FOLLOW_UP_KINDS
 
 
-def _deliveries(sent: list[_Outcome]) -> list[tuple[int, str, int]]:
-    """(chat, story, message id) of each delivered alert, for later edits and replies."""
+def _alerts_by_chat(
+    rows: list[tuple[OutboxMessage, float]],
+) -> dict[int, list[OutboxMessage]]:
+    """The alert rows among `rows`, by chat (in their order): who may share a bundle."""
+    found: dict[int, list[OutboxMessage]] = {}
+    for message, _ in rows:
+        if message.kind == "alert":
+            found.setdefault(message.chat_id, []).append(message)
+    return found
+
+
+def _deliveries(sent: list[_Outcome]) -> list[Delivery]:
+    """The message of each delivered alert, for later edits and replies."""
     return [
-        (o.message.chat_id, str(o.message.payload["story_id"]), o.message_id)
+        Delivery(o.message.chat_id, str(o.message.payload["story_id"]), o.message_id, o.bundled)
         for o in sent
         if o.message.kind == "alert"
         and o.message.payload.get("story_id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +33,15 @@ class Alert:
     fingerprint: str
     created_at: datetime
     sent_at: datetime | None
+    # Sent in one message with other alerts (bot/delivery/bundles.py): not edited later.
+    bundled: bool = False
+
+
+class Original(NamedTuple):
+    """The message an edit or reply of an alert points at."""
+
+    message_id: int
+    bundled: bool = False
 
 
 def _stored(mapping: Mapping[Any, Any]) -> Alert:
@@ -112,24 +121,28 @@ async def get_alert(session: AsyncSession, *, chat_id: int, story_id: str) -> Al
 
 async def message_ids(
     session: AsyncSession, *, pairs: Collection[tuple[int, str]]
-) -> dict[tuple[int, str], int]:
-    """Telegram message ids of the delivered alerts among (chat, story) pairs; one statement
-    per story (and per chunk of its chats)."""
+) -> dict[tuple[int, str], Original]:
+    """The messages that carried the delivered alerts among (chat, story) pairs; one
+    statement per story (and per chunk of its chats)."""
     chats_by_story: dict[str, set[int]] = {}
     for chat_id, story_id in pairs:
         chats_by_story.setdefault(story_id, set()).add(chat_id)
-    found: dict[tuple[int, str], int] = {}
+    found: dict[tuple[int, str], Original] = {}
     for story_id, chats in chats_by_story.items():
         for chunk in chunked(sorted(chats), INSERT_CHUNK):
             rows = await session.execute(
-                select(AlertRow.chat_id, AlertRow.message_id).where(
+                select(AlertRow.chat_id, AlertRow.message_id, AlertRow.bundled).where(
                     AlertRow.story_id == story_id,
                     AlertRow.chat_id.in_(list(chunk)),
                     AlertRow.message_id.is_not(None),
                 )
             )
             found.update(
-                {(chat_id, story_id): message_id for chat_id, message_id in rows if message_id}
+                {
+                    (chat_id, story_id): Original(message_id, bool(bundled))
+                    for chat_id, message_id, bundled in rows
+                    if message_id
+                }
             )
     return found
 
@@ -171,21 +184,30 @@ _FINGERPRINTS_UNNESTED = text(
 # rows in chat order: the two never wait on each other in opposite orders.
 _DELIVERED_UNNESTED = text(
     "WITH d AS (SELECT * FROM unnest(CAST(:chats AS BIGINT[]), CAST(:stories AS TEXT[]),"
-    " CAST(:mids AS BIGINT[])) AS d(c, s, mid)),"
-    " locked AS (SELECT a.id, d.mid FROM d JOIN alerts AS a"
+    " CAST(:mids AS BIGINT[]), CAST(:bundled AS BOOLEAN[])) AS d(c, s, mid, b)),"
+    " locked AS (SELECT a.id, d.mid, d.b FROM d JOIN alerts AS a"
     " ON a.chat_id = d.c AND a.story_id = d.s ORDER BY a.chat_id, a.story_id FOR UPDATE OF a)"
-    " UPDATE alerts AS a SET message_id = locked.mid, sent_at = :at"
+    " UPDATE alerts AS a SET message_id = locked.mid, bundled = locked.b, sent_at = :at"
     " FROM locked WHERE a.id = locked.id"
 )
 
 
+class Delivery(NamedTuple):
+    """One delivered alert: which message carries it (for later edits and replies)."""
+
+    chat_id: int
+    story_id: str
+    message_id: int
+    bundled: bool = False
+
+
 async def record_deliveries(
-    session: AsyncSession, *, delivered: Sequence[tuple[int, str, int]], at: datetime
+    session: AsyncSession, *, delivered: Sequence[Delivery], at: datetime
 ) -> None:
-    """Record Telegram's message id of each delivered alert, (chat, story, message id), for
-    later edits and replies: one statement on PostgreSQL (a statement per alert cost more
-    database time than anything else the sender does), an executemany on SQLite."""
-    rows = sorted(delivered)
+    """Record the message that carried each delivered alert, for later edits and replies:
+    one statement on PostgreSQL (a statement per alert cost more database time than
+    anything else the sender does), an executemany on SQLite."""
+    rows = sorted(Delivery(*d) for d in delivered)
     if not rows:
         return
     if dialect_name(session) == "postgresql":
@@ -193,9 +215,10 @@ async def record_deliveries(
             await session.execute(
                 _DELIVERED_UNNESTED,
                 {
-                    "chats": [c for c, _, _ in chunk],
-                    "stories": [s for _, s, _ in chunk],
-                    "mids": [m for _, _, m in chunk],
+                    "chats": [d.chat_id for d in chunk],
+                    "stories": [d.story_id for d in chunk],
+                    "mids": [d.message_id for d in chunk],
+                    "bundled": [d.bundled for d in chunk],
                     "at": at,
                 },
             )
@@ -205,8 +228,11 @@ async def record_deliveries(
     await session.execute(
         update(table)
         .where(table.c.chat_id == bindparam("c"), table.c.story_id == bindparam("s"))
-        .values(message_id=bindparam("mid"), sent_at=bindparam("at")),
-        [{"c": c, "s": s, "mid": m, "at": at} for c, s, m in rows],
+        .values(message_id=bindparam("mid"), bundled=bindparam("b"), sent_at=bindparam("at")),
+        [
+            {"c": d.chat_id, "s": d.story_id, "mid": d.message_id, "b": d.bundled, "at": at}
+            for d in rows
+        ],
     )
 
 
@@ -245,6 +271,12 @@ async def alerts_for_story(session: AsyncSession, *, story_id: str) -> list[Aler
     """Every chat alerted about a story (to edit their messages when it escalates)."""
     stmt = select(*_COLUMNS).where(AlertRow.story_id == story_id).order_by(AlertRow.chat_id)
     return [_stored(row._mapping) for row in await session.execute(stmt)]
+
+
+async def bundled_chats(session: AsyncSession, *, story_id: str) -> set[int]:
+    """The chats that got the story's alert inside a bundle (their message is not edited)."""
+    stmt = select(AlertRow.chat_id).where(AlertRow.story_id == story_id, AlertRow.bundled)
+    return {int(chat_id) for chat_id in (await session.execute(stmt)).scalars()}
 
 
 async def fingerprints_for_story(session: AsyncSession, *, story_id: str) -> dict[int, str]:

@@ -206,6 +206,9 @@ class AlertRow(Base):
     story_id: Mapped[str] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
     # Telegram's id of the sent message, known once the sender delivered it (for edits).
     message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Sent inside one message with other alerts that waited for the chat (bot/delivery/
+    # bundles.py): that message is not edited for this story; replies still point at it.
+    bundled: Mapped[bool] = mapped_column(Boolean, server_default=false())
     # Hash of the facts last alerted, so an escalation (new facts) can be told apart.
     fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]

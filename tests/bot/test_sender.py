@@ -449,3 +449,95 @@ async def test_a_chats_new_alert_goes_before_its_follow_ups_carried_from_the_las
     assert len(texts) == 5
     assert texts.index("news") < 4, texts
     assert set((await statuses(services)).values()) == {"sent"}
+
+
+async def alerted(services: Services, chat_id: int, *story_ids: str) -> None:
+    """Stories `story_ids`, each with an alert recorded for `chat_id` (as the worker does)."""
+    from bot.storage.stories import save_story
+
+    async with services.db.sessions() as session, session.begin():
+        for story_id in story_ids:
+            story = Story(
+                id=story_id, title=story_id, first_published=utc_now(), last_published=utc_now()
+            )
+            await save_story(session, story=story)
+            await alerts_store.record_alert(
+                session, chat_id=chat_id, story_id=story_id, fingerprint="f"
+            )
+
+
+async def queue_alerts(services: Services, chat_id: int, *story_ids: str, **payload: Any) -> None:
+    for story_id in story_ids:
+        await queue(services, chat_id, f"a:{chat_id}:{story_id}", kind="alert",
+                    text=f"<b>{story_id}</b>", parse_mode="HTML", reply_markup=MARKUP,
+                    story_id=story_id, **payload)  # fmt: skip
+
+
+async def test_alerts_waiting_for_one_chat_go_out_as_one_message_never_edited_after(
+    services: Services, sender: Sender, fake_telegram: FakeTelegramAPI
+) -> None:
+    """Three alerts for chat 41 at once leave in one message (Telegram would space them a
+    second apart); chat 42's single alert goes as it is. A later edit of one story in the
+    bundle is not made (it would replace the other two); a reply points at the bundle."""
+    for chat in (41, 42):
+        await subscribe(services, chat)
+    await alerted(services, 41, "s-a", "s-b", "s-c")
+    await alerted(services, 42, "s-a")
+    await queue_alerts(services, 41, "s-a", "s-b", "s-c", disable_notification=True)
+    await queue_alerts(services, 42, "s-a")
+    await drain(sender)
+
+    [bundle] = fake_telegram.messages_to(41)
+    assert bundle.plain_text == "s-a\n\ns-b\n\ns-c"
+    assert bundle.buttons == [("Pause this rule", "pause:3")]
+    [call] = [c for c in fake_telegram.calls_to("sendMessage") if c.chat_id == 41]
+    assert call.params["disable_notification"] is True
+    [single] = fake_telegram.messages_to(42)
+    assert single.plain_text == "s-a"
+    async with services.db.sessions() as session:
+        stored = {
+            (chat, story): await alerts_store.get_alert(session, chat_id=chat, story_id=story)
+            for chat, story in [(41, "s-a"), (41, "s-b"), (41, "s-c"), (42, "s-a")]
+        }
+    assert {(a.message_id, a.bundled) for k, a in stored.items() if k[0] == 41 and a} == {
+        (bundle.message_id, True)
+    }
+    assert (stored[(42, "s-a")].message_id, stored[(42, "s-a")].bundled) == (
+        single.message_id,
+        False,
+    )
+
+    await queue(services, 41, "e41", kind="edit", story_id="s-b", text="newer")
+    await queue(services, 41, "r41", kind="reply", story_id="s-b", text="worse")
+    await queue(services, 42, "e42", kind="edit", story_id="s-a", text="newer")
+    await drain(sender)
+    bundle, reply = fake_telegram.messages_to(41)
+    assert (bundle.plain_text, bundle.edits) == ("s-a\n\ns-b\n\ns-c", 0)
+    assert (reply.plain_text, reply.reply_to) == ("worse", bundle.message_id)
+    assert [(m.plain_text, m.edits) for m in fake_telegram.messages_to(42)] == [("newer", 1)]
+    status = await statuses(services)
+    assert status["e41"] == "failed" and status["e42"] == status["r41"] == "sent"
+
+
+async def test_a_bundle_that_is_refused_or_delayed_loses_none_of_its_alerts(
+    services: Services, sender: Sender, fake_telegram: FakeTelegramAPI
+) -> None:
+    """A 429 on a bundle hands all of its alerts back (each is delivered once, later); a chat
+    that blocked the bot ends all of them."""
+    for chat in (41, 43):
+        await subscribe(services, chat)
+    await alerted(services, 41, "s-a", "s-b")
+    await alerted(services, 43, "s-a", "s-b")
+    await queue_alerts(services, 41, "s-a", "s-b")
+    await queue_alerts(services, 43, "s-a", "s-b")
+    fake_telegram.block(43)
+    rule = fake_telegram.add_fault(Fault.retry_after(1), method="sendMessage", chat_id=41, times=1)
+    await drain(sender)
+
+    assert rule.hits == 1
+    delivered = [m.plain_text for m in fake_telegram.messages_to(41)]
+    assert sorted("\n\n".join(delivered).split("\n\n")) == ["s-a", "s-b"]
+    status = await statuses(services)
+    assert status["a:41:s-a"] == status["a:41:s-b"] == "sent"
+    assert status["a:43:s-a"] == status["a:43:s-b"] == "dead"
+    assert len([c for c in fake_telegram.calls_to("sendMessage") if c.chat_id == 43]) == 1

@@ -11,6 +11,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
 from bot.services import Services
+from bot.storage import alerts as alerts_store
 from bot.storage import outbox
 from bot.storage import sources as sources_store
 from bot.storage import stories as stories_store
@@ -132,6 +133,50 @@ async def test_more_outlets_edit_the_alert_and_a_restoration_replies(
     async with services.db.sessions() as session:
         [story] = await stories_store.stories_since(session, since=utc_now() - timedelta(days=1))
     assert story.resolved and len(story.sources) == 3
+
+
+async def test_an_alert_sent_in_a_bundle_is_not_edited_but_still_gets_replies(
+    services: Services, feeds: FeedServer
+) -> None:
+    """Chat 1's alert went out in one message with others (the sender records that): more
+    outlets edit chat 2's alert but not chat 1's bundle, whose figures still move on (the
+    restoration is a reply to the bundle for both)."""
+    from sqlalchemy import update
+
+    from bot.storage.tables import AlertRow
+
+    await subscribe(services, 1, "power outage in Kyiv")
+    await subscribe(services, 2, "power outage in Kyiv")
+    a = feeds.publish("a", item("a1", KYIV_TITLE, minutes_ago=30))
+    b = feeds.publish("b", title="b")
+    await add_sources(services, (a, "UNIAN"), (b, "Ukrinform"))
+    worker = Worker(services)
+    assert (await worker.poll_once()).alerts == 2
+    await send_queue(services)
+    story_id = (await rows(services))[0].payload["story_id"]
+    async with services.db.sessions() as session, session.begin():
+        await session.execute(
+            update(AlertRow).where(AlertRow.chat_id == 1).values(message_id=7, bundled=True)
+        )
+        before = await alerts_store.fingerprints_for_story(session, story_id=story_id)
+
+    feeds.publish("b", item("b1", "Strike leaves 300,000 in Kyiv without power", minutes_ago=20))
+    await make_due(services)
+    report = await worker.poll_once()
+    assert report.edits == 1
+    [edit] = [r for r in await rows(services) if r.kind == "edit"]
+    assert edit.chat_id == 2
+    async with services.db.sessions() as session:
+        after = await alerts_store.fingerprints_for_story(session, story_id=story_id)
+    # Both chats' alerts now stand for the newer facts: the restoration is told to both.
+    assert after[1] == after[2] != before[1]
+
+    await send_queue(services)
+    feeds.publish("a", item("a2", "Power restored in Kyiv after the strike", minutes_ago=1))
+    await make_due(services)
+    report = await worker.poll_once()
+    assert (report.edits, report.replies) == (1, 2)
+    assert sorted(r.chat_id for r in await rows(services) if r.kind == "reply") == [1, 2]
 
 
 async def test_news_for_an_alert_still_queued_updates_it_in_place(
