@@ -690,8 +690,7 @@ def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str
             fetch(
                 name,
                 "SELECT key, story_id, extract(epoch FROM fetched_at - published_at) AS fetch_lag,"
-                " extract(epoch FROM published_at) AS published, extract(epoch FROM fetched_at)"
-                " AS fetched FROM items",
+                " extract(epoch FROM fetched_at) AS fetched FROM items",
             )
         )
         if args.logs:  # what the fake API received and what was queued, for a closer look
@@ -703,12 +702,12 @@ def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str
                 out.writelines(json.dumps(dict(r), default=str) + "\n" for r in outbox)
             with (kept / "items.jsonl").open("w") as out:
                 out.writelines(json.dumps(dict(r), default=str) + "\n" for r in stored_items)
-        # When the news an alert carries was fetched: (story, pubDate) -> the fetches of the
-        # story's items of that second (several outlets may publish in one second).
-        fetched: dict[tuple[str, float], list[float]] = {}
+        # When each story's items were fetched: an alert came of the last item fetched
+        # before it was queued (which need not be the newest news the alert shows).
+        fetched: dict[str, list[float]] = {}
         for row in stored_items:
-            news = (row["story_id"], round(float(row["published"]), 3))
-            fetched.setdefault(news, []).append(float(row["fetched"]))
+            if row["story_id"]:
+                fetched.setdefault(row["story_id"], []).append(float(row["fetched"]))
         result.update(
             _deliveries(
                 args,
@@ -976,7 +975,7 @@ def _deliveries(
     *,
     calls: list[tuple[Any, ...]],
     outbox: list[Any],
-    fetched: dict[tuple[str, float], list[float]],
+    fetched: dict[str, list[float]],
     burst_at: int,
     capacity_at: float,
 ) -> dict[str, Any]:
@@ -994,12 +993,8 @@ def _deliveries(
         queued[(row["chat_id"], payload["text"])] = published
         status[(row["chat_id"], payload["text"])] = row["status"]
         queued_at[(row["chat_id"], payload["text"])] = float(row["queued_at"])
-        # The alert came of the last of those fetched before it was queued.
-        before = [
-            at
-            for at in fetched.get((payload.get("story_id"), round(published, 3)), ())
-            if at <= float(row["queued_at"])
-        ]
+        story_fetches = fetched.get(payload.get("story_id", ""), ())
+        before = [at for at in story_fetches if at <= float(row["queued_at"])]
         if before:
             fetched_at[(row["chat_id"], payload["text"])] = max(before)
     sends = [c for c in calls if c[0] == "sendMessage" and c[3] == 200]

@@ -133,6 +133,16 @@ class Settings(BaseSettings):
             "and fresh alerts go out first."
         ),
     )
+    update_delay_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "News that updates a story already matched (another outlet, new figures) waits "
+            "this long before the story is matched again, with whatever else arrives "
+            "meanwhile: one round of edits instead of one per outlet. A new story is matched "
+            "at once."
+        ),
+    )
     digest_default_time: time = Field(
         default=time(8, 0), description="Local time (HH:MM) of the daily digest for new chats."
     )

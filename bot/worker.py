@@ -45,7 +45,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, bindparam, case, delete, func, insert, select, text
+from sqlalchemy import (
+    BigInteger,
+    any_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,6 +120,8 @@ MATCH_TICK_SECONDS = 1.0
 # one that failed alone is tried again after a pause.
 MAX_MATCH_FAILURES = 3
 UNMATCHABLE_RETRY_SECONDS = 60.0
+# A story whose matching transaction takes this long is logged with where the time went.
+SLOW_MATCH_SECONDS = 1.0
 # On the way out, the matcher may finish the story it is matching for this long.
 STOP_TASK_SECONDS = 10.0
 
@@ -559,6 +572,8 @@ class Worker:
         busy (`wait=False`) or no marker was left (another worker did it already)."""
         now = self.clock()
         queued = 0
+        started = time.monotonic()
+        steps: dict[str, float] = {}
         async with self.services.db.sessions() as session, session.begin():
             if not await _story_lock(session, story_id, wait=wait):
                 return None
@@ -579,7 +594,9 @@ class Worker:
                 return None
             story = await stories_store.get_story(session, story_id=story_id)
             if story is not None:
+                steps["read"] = time.monotonic()
                 matched = self.services.rulebook.match(story)
+                steps["rules"] = time.monotonic()
                 self.services.metrics.matches.inc(len(matched))
                 kinds = [
                     UpdateKind(row.kind) for row in markers if row.kind != stories_store.RULE_ADDED
@@ -600,6 +617,21 @@ class Worker:
                     now=now,
                     report=report,
                 )
+                steps["queue"] = time.monotonic()
+        took = time.monotonic() - started
+        if took >= SLOW_MATCH_SECONDS and steps:
+            # Its alerts are out of the sender's sight until this commit: worth knowing why.
+            log.info(
+                "story %s: %d messages queued in %.2f s (read %.2f, rules %.2f, queue %.2f,"
+                " commit %.2f)",
+                story_id,
+                queued,
+                took,
+                steps["read"] - started,
+                steps["rules"] - steps["read"],
+                steps.get("queue", steps["rules"]) - steps["rules"],
+                started + took - steps.get("queue", steps["rules"]),
+            )
         if queued:
             self.services.notify_outbox()
         return queued
@@ -639,11 +671,17 @@ class Worker:
         # longest waiting: an update only edits alerts that are out, a new story's alerts
         # are the news. The ones that just failed wait for their retry.
         untold_first = func.min(case((PendingMatchRow.kind == UpdateKind.NEW.value, 0), else_=1))
+        # An update waits `update_delay_seconds` for more outlets' news before it is matched:
+        # each match of a story told to thousands re-renders and re-locks their waiting
+        # messages (a sender skips locked rows), once per outlet without the wait.
+        settled = self.clock() - timedelta(seconds=self.settings.update_delay_seconds)
+        due = or_(untold_first == 0, func.min(PendingMatchRow.created_at) <= settled)
         async with self.services.db.sessions() as session:
             rows = await session.execute(
                 select(PendingMatchRow.story_id)
                 .where(PendingMatchRow.story_id.not_in(skipped))
                 .group_by(PendingMatchRow.story_id)
+                .having(due)
                 .order_by(untold_first, func.min(PendingMatchRow.id))
                 .limit(limit)
             )

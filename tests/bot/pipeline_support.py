@@ -40,8 +40,9 @@ def make_settings(api: FakeTelegramAPI, database_url: str, **overrides: Any) -> 
         "allow_private_feed_hosts": True,
         "send_rate_per_second": 30.0,
         "log_level": "DEBUG",
-        # Edits go out at once here; tests of the delay set it.
+        # Edits go out, and updates are matched, at once here; tests of the delays set them.
         "edit_delay_seconds": 0,
+        "update_delay_seconds": 0,
     }
     values.update(overrides)
     return load_settings(env_file=None, **values)

@@ -206,6 +206,43 @@ async def test_news_for_an_alert_still_queued_updates_it_in_place(
     assert unchanged["published_at"] == alert.payload["news_at"]
 
 
+async def test_an_update_waits_for_more_news_before_it_is_matched_a_new_story_does_not(
+    fake_telegram: FakeTelegramAPI, database_url: str, feeds: FeedServer
+) -> None:
+    """With UPDATE_DELAY_SECONDS: a second outlet's news about a told story waits, and a third
+    one arriving meanwhile is matched with it (one edit); a new story goes at once."""
+    from bot.worker import CycleReport
+
+    settings = make_settings(fake_telegram, database_url, update_delay_seconds=30)
+    clock = [utc_now()]
+    async with opened(settings) as services:
+        await subscribe(services, 1, "power outage in Kyiv")
+        await subscribe(services, 2, "water in Odesa")
+        url = feeds.publish("a")
+        await add_sources(services, (url, "UNIAN"))
+        worker = Worker(services, owner="w1", clock=lambda: clock[0])
+        told = await _group_only(services, worker, url, "a1", KYIV_TITLE)
+        assert await worker.sweep_pending(CycleReport()) == 1  # new: matched at once
+        await send_queue(services)
+
+        strike = "Strike leaves 300,000 in Kyiv without power"
+        await _group_only(services, worker, url, "a2", strike, outlet="Ukrinform")
+        clock[0] += timedelta(seconds=20)
+        homes = "Kyiv without power: 300,000 homes"
+        await _group_only(services, worker, url, "a3", homes, outlet="Suspilne")
+        fresh = await _group_only(services, worker, url, "a4", "Odesa left without water")
+        assert await worker.sweep_pending(CycleReport()) == 1  # only the new story
+        assert await pending(services) == [told, told]
+        assert [r.chat_id for r in await rows(services) if r.kind == "alert"] == [1, 2]
+
+        clock[0] += timedelta(seconds=11)  # 31 s after the first update
+        report = CycleReport()
+        assert await worker.sweep_pending(report) == 1
+        assert (report.edits, await pending(services)) == (1, [])
+        [edit] = [r for r in await rows(services) if r.kind == "edit"]
+        assert "UNIAN, Ukrinform +1" in edit.payload["text"] and fresh != told
+
+
 async def test_edits_of_sent_alerts_wait_so_news_folds_in_and_fresh_alerts_go_first(
     fake_telegram: FakeTelegramAPI, database_url: str, feeds: FeedServer
 ) -> None:
@@ -368,7 +405,9 @@ async def test_a_failing_feed_is_recorded_and_the_others_still_polled(
 # -- grouping and matching in two steps ------------------------------------------------------
 
 
-async def _group_only(services: Services, worker: Worker, url: str, guid: str, title: str) -> str:
+async def _group_only(
+    services: Services, worker: Worker, url: str, guid: str, title: str, outlet: str = "UNIAN"
+) -> str:
     """Store one item of the feed at `url` and run only the grouping step (story saved, marker
     written), as a worker does right before it dies; returns the story id."""
     from bot.storage import items as items_store
@@ -383,7 +422,7 @@ async def _group_only(services: Services, worker: Worker, url: str, guid: str, t
         link=f"https://example.org/{guid}",
         published=utc_now() - timedelta(minutes=5),
         source_url=url,
-        source_name="UNIAN",
+        source_name=outlet,
     )
     async with services.db.sessions() as session, session.begin():
         source = await sources_store.get_source_by_url(session, url=url)
