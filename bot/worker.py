@@ -120,6 +120,10 @@ MATCH_TICK_SECONDS = 1.0
 # one that failed alone is tried again after a pause.
 MAX_MATCH_FAILURES = 3
 UNMATCHABLE_RETRY_SECONDS = 60.0
+# The marker kinds of a story's follow-ups put off for `update_delay_seconds` (see
+# `match_story`), by whether an escalation was among the updates; and what they stand for.
+_DEFERRED = {False: "later", True: "later-escalated"}
+_DEFERRED_KINDS = {"later": UpdateKind.JOINED.value, "later-escalated": UpdateKind.ESCALATED.value}
 # A story whose matching transaction takes this long is logged with where the time went.
 SLOW_MATCH_SECONDS = 1.0
 # On the way out, the matcher may finish the story it is matching for this long.
@@ -586,12 +590,23 @@ class Worker:
                     await session.execute(
                         delete(PendingMatchRow)
                         .where(PendingMatchRow.story_id == story_id)
-                        .returning(PendingMatchRow.id, PendingMatchRow.kind, PendingMatchRow.fresh)
+                        .returning(
+                            PendingMatchRow.id,
+                            PendingMatchRow.kind,
+                            PendingMatchRow.fresh,
+                            PendingMatchRow.created_at,
+                        )
                     )
                 ).all()
             )
             if not markers:
                 return None
+            # The first update not yet followed up on: until it is `update_delay_seconds` old,
+            # only chats new to the story are told (their first alert is news); the edits and
+            # replies of chats told already wait for it, with every update meanwhile.
+            delay = timedelta(seconds=self.settings.update_delay_seconds)
+            waiting_since = min(row.created_at for row in markers)
+            follow_ups = delay <= timedelta(0) or waiting_since <= now - delay
             story = await stories_store.get_story(session, story_id=story_id)
             if story is not None:
                 steps["read"] = time.monotonic()
@@ -599,7 +614,9 @@ class Worker:
                 steps["rules"] = time.monotonic()
                 self.services.metrics.matches.inc(len(matched))
                 kinds = [
-                    UpdateKind(row.kind) for row in markers if row.kind != stories_store.RULE_ADDED
+                    UpdateKind(_DEFERRED_KINDS.get(row.kind, row.kind))
+                    for row in markers
+                    if row.kind != stories_store.RULE_ADDED
                 ]
                 # Of several updates since the last match, an escalation decides the reply; a
                 # rule added is no update of the story (nothing to reply about).
@@ -608,15 +625,27 @@ class Worker:
                     if UpdateKind.ESCALATED in kinds
                     else (kinds[-1] if kinds else UpdateKind.JOINED)
                 )
-                queued = await self._queue_alerts(
+                fresh = any(row.fresh for row in markers)
+                queued, deferred = await self._queue_alerts(
                     session,
                     story,
                     StoryUpdate(story=story, kind=kind),
                     matched,
-                    fresh=any(row.fresh for row in markers),
+                    fresh=fresh,
                     now=now,
                     report=report,
+                    follow_ups=follow_ups,
                 )
+                if deferred:
+                    # Back in the queue as of the first update, due once that is settled.
+                    await session.execute(
+                        insert(PendingMatchRow).values(
+                            story_id=story_id,
+                            kind=_DEFERRED[kind is UpdateKind.ESCALATED],
+                            fresh=fresh,
+                            created_at=waiting_since,
+                        )
+                    )
                 steps["queue"] = time.monotonic()
         took = time.monotonic() - started
         if took >= SLOW_MATCH_SECONDS and steps:
@@ -671,11 +700,11 @@ class Worker:
         # longest waiting: an update only edits alerts that are out, a new story's alerts
         # are the news. The ones that just failed wait for their retry.
         untold_first = func.min(case((PendingMatchRow.kind == UpdateKind.NEW.value, 0), else_=1))
-        # An update waits `update_delay_seconds` for more outlets' news before it is matched:
-        # each match of a story told to thousands re-renders and re-locks their waiting
-        # messages (a sender skips locked rows), once per outlet without the wait.
+        # Follow-ups put off (see `match_story`) wait until their first update is settled;
+        # any other marker is news for someone.
+        later = case((PendingMatchRow.kind.in_(list(_DEFERRED.values())), 0), else_=1)
         settled = self.clock() - timedelta(seconds=self.settings.update_delay_seconds)
-        due = or_(untold_first == 0, func.min(PendingMatchRow.created_at) <= settled)
+        due = or_(func.max(later) == 1, func.min(PendingMatchRow.created_at) <= settled)
         async with self.services.db.sessions() as session:
             rows = await session.execute(
                 select(PendingMatchRow.story_id)
@@ -746,25 +775,30 @@ class Worker:
         fresh: bool,
         now: datetime,
         report: CycleReport,
-    ) -> int:
+        follow_ups: bool = True,
+    ) -> tuple[int, bool]:
+        """Queue the story's alerts to the chats new to it and, with `follow_ups`, the edits
+        and replies of the chats told already; returns how many messages were queued, and
+        whether follow-ups were left for later."""
         # One alert per chat: the first instant rule (lowest id) is the one the message names.
         per_chat: dict[int, MatchedRule] = {}
         for match in matched:
             if match.delivery in (Delivery.INSTANT, Delivery.BOTH):
                 per_chat.setdefault(match.chat_id, match)
         if not per_chat:
-            return 0
+            return 0, False
         earlier = await alerts_store.fingerprints_for_story(session, story_id=story.id)
         current = fingerprint(story)
         # Only chats with something new to see: a first alert (fresh news) or changed facts.
+        changed = {c for c in per_chat if c in earlier and earlier[c] != current}
         due = {
             chat_id: match
             for chat_id, match in per_chat.items()
-            if (chat_id in earlier and earlier[chat_id] != current)
-            or (chat_id not in earlier and fresh)
+            if (chat_id in changed and follow_ups) or (chat_id not in earlier and fresh)
         }
+        deferred = bool(changed) and not follow_ups
         if not due:
-            return 0
+            return 0, deferred
         chats = await _subscribers(session, list(due))
         # Chats whose alert went out in one message with others: that message is not edited.
         bundled = await alerts_store.bundled_chats(session, story_id=story.id) if earlier else set()
@@ -847,11 +881,11 @@ class Worker:
                         not_before=edit_at,  # after the edit it points at, never before
                     )
                 )
-        changed = [edit.chat_id for edit in edits] + refreshed
-        if changed:
+        followed = [edit.chat_id for edit in edits] + refreshed
+        if followed:
             # Alert rows before outbox rows: the sender locks them in that order too.
             await alerts_store.set_fingerprints(
-                session, story_id=story.id, chat_ids=changed, fingerprint=current
+                session, story_id=story.id, chat_ids=followed, fingerprint=current
             )
         if edits:
             # A chat whose alert or last edit still waits in the queue gets the new text in
@@ -899,7 +933,7 @@ class Worker:
             )
             report.alerts += len(created)
             queued += len(created)
-        return queued
+        return queued, deferred
 
     def _reply_text(self, reason: str, story: Story, lang: str) -> str:
         facts = facts_line(story, lang=lang, place_name=self._place_name)

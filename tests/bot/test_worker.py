@@ -206,11 +206,12 @@ async def test_news_for_an_alert_still_queued_updates_it_in_place(
     assert unchanged["published_at"] == alert.payload["news_at"]
 
 
-async def test_an_update_waits_for_more_news_before_it_is_matched_a_new_story_does_not(
+async def test_an_update_tells_new_chats_at_once_and_its_edits_wait_for_more_news(
     fake_telegram: FakeTelegramAPI, database_url: str, feeds: FeedServer
 ) -> None:
-    """With UPDATE_DELAY_SECONDS: a second outlet's news about a told story waits, and a third
-    one arriving meanwhile is matched with it (one edit); a new story goes at once."""
+    """With UPDATE_DELAY_SECONDS: news that brings a told story to a new chat (Kharkiv) alerts
+    it at once, while the edit of the chat told already waits, and takes the outlets that
+    come meanwhile with it (one edit); a new story is matched at once, before the update."""
     from bot.worker import CycleReport
 
     settings = make_settings(fake_telegram, database_url, update_delay_seconds=30)
@@ -218,29 +219,33 @@ async def test_an_update_waits_for_more_news_before_it_is_matched_a_new_story_do
     async with opened(settings) as services:
         await subscribe(services, 1, "power outage in Kyiv")
         await subscribe(services, 2, "water in Odesa")
+        await subscribe(services, 3, "power outage in Kharkiv oblast")
         url = feeds.publish("a")
         await add_sources(services, (url, "UNIAN"))
         worker = Worker(services, owner="w1", clock=lambda: clock[0])
         told = await _group_only(services, worker, url, "a1", KYIV_TITLE)
-        assert await worker.sweep_pending(CycleReport()) == 1  # new: matched at once
+        assert await worker.sweep_pending(CycleReport()) == 1
         await send_queue(services)
 
         strike = "Strike leaves 300,000 in Kyiv without power"
         await _group_only(services, worker, url, "a2", strike, outlet="Ukrinform")
         clock[0] += timedelta(seconds=20)
-        homes = "Kyiv without power: 300,000 homes"
-        await _group_only(services, worker, url, "a3", homes, outlet="Suspilne")
+        both = "Strikes leave Kyiv and Kharkiv without power, -18°C"
+        await _group_only(services, worker, url, "a3", both, outlet="Suspilne")
         fresh = await _group_only(services, worker, url, "a4", "Odesa left without water")
-        assert await worker.sweep_pending(CycleReport()) == 1  # only the new story
-        assert await pending(services) == [told, told]
-        assert [r.chat_id for r in await rows(services) if r.kind == "alert"] == [1, 2]
+        report = CycleReport()
+        assert await worker.sweep_pending(report) == 2
+        assert (report.alerts, report.edits) == (2, 0)
+        assert [r.chat_id for r in await rows(services) if r.kind == "alert"] == [1, 2, 3]
+        assert await pending(services) == [told] and fresh != told
+        assert await worker.sweep_pending(CycleReport()) == 0  # not settled yet
 
         clock[0] += timedelta(seconds=11)  # 31 s after the first update
         report = CycleReport()
         assert await worker.sweep_pending(report) == 1
-        assert (report.edits, await pending(services)) == (1, [])
+        assert (report.alerts, report.edits, await pending(services)) == (0, 1, [])
         [edit] = [r for r in await rows(services) if r.kind == "edit"]
-        assert "UNIAN, Ukrinform +1" in edit.payload["text"] and fresh != told
+        assert edit.chat_id == 1 and "UNIAN, Ukrinform +1" in edit.payload["text"]
 
 
 async def test_edits_of_sent_alerts_wait_so_news_folds_in_and_fresh_alerts_go_first(
