@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bot.delivery import bundles
 from tests.scaleout.database import TestDatabase
 from tests.scaleout.fake_api import FakeApi
 from tests.scaleout.feed_server import FeedServer, Request
@@ -96,8 +97,8 @@ def delivery(
     alert_text: dict[tuple[int, str], str] = {
         (r.chat_id, r.story_id): r.text for r in rows if r.kind == "alert" and r.story_id
     }
-    delivered = api.delivered_counts()
     known_texts = {(r.chat_id, r.text) for r in rows}
+    delivered = unbundled(api.delivered_counts(), known_texts)
     lost: list[tuple[int, str]] = []
     duplicated: dict[tuple[int, str], int] = {}
     for story in stories.values():
@@ -118,6 +119,22 @@ def delivery(
         duplicated=duplicated,
         unexpected=unexpected,
     )
+
+
+def unbundled(
+    delivered: Counter[tuple[int, str]], known: set[tuple[int, str]]
+) -> Counter[tuple[int, str]]:
+    """`delivered` with each message that carried several alerts of a chat at once
+    (bot/delivery/bundles.py) counted as a delivery of each of them."""
+    counts: Counter[tuple[int, str]] = Counter()
+    for (chat, text), n in delivered.items():
+        parts = text.split(bundles.SEPARATOR)
+        if (chat, text) not in known and len(parts) > 1:
+            for part in parts:
+                counts[(chat, part)] += n
+        else:
+            counts[(chat, text)] += n
+    return counts
 
 
 def poll_gaps(requests: Iterable[Request]) -> dict[int, list[float]]:
