@@ -81,6 +81,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 
 from bot.delivery import bundles  # noqa: E402
+from bot.worker import FOLLOW_UPS_LATER  # noqa: E402
 
 EVAL_ITEMS = ROOT / "tests" / "data" / "eval" / "dev.jsonl"
 HOSTS = 100
@@ -901,8 +902,9 @@ async def _capacity(
     """The workers' capacity: `--capacity-items` items appear at once, one per feed, and
     those feeds are made due at once (on their slots, the burst reached the workers over a
     whole interval, so it measured the feeds' pace rather than the workers'). Timed from
-    then until every item is grouped and matched (its alerts queued; their sending is not
-    waited for: the round ends there, and its alerts are left out of the lag figures).
+    then until every item is grouped and matched (its alerts queued; their sending, and the
+    edits put off for UPDATE_DELAY_SECONDS, are not waited for: the round ends there, and
+    its alerts are left out of the lag figures).
 
     The sender is stopped (SIGSTOP) meanwhile, unless `--capacity-with-sender`: in a
     deployment it runs on a core of its own, here it would take, with the fake Bot API it
@@ -921,7 +923,8 @@ async def _capacity(
         wanted = grouped_before + len(urls)
         done = False
         while time.time() < deadline:
-            if await grouped_items(conn) >= wanted and not await matching_pending(conn):
+            grouped = await grouped_items(conn) >= wanted
+            if grouped and not await matching_pending(conn, follow_ups=False):
                 done = True
                 break
             await asyncio.sleep(0.25)
@@ -961,9 +964,18 @@ def _spread(values: list[float]) -> dict[str, Any]:
     }
 
 
-async def matching_pending(conn: asyncpg.Connection) -> bool:
-    """Some story still waits for its rules to be matched."""
-    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pending_matches)"))
+async def matching_pending(conn: asyncpg.Connection, *, follow_ups: bool = True) -> bool:
+    """Some story still waits for its rules to be matched; with `follow_ups=False`, only
+    for news somebody was not told yet (not the edits a worker puts off on purpose for
+    UPDATE_DELAY_SECONDS, as the sender holds them for EDIT_DELAY_SECONDS)."""
+    if follow_ups:
+        return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pending_matches)"))
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pending_matches WHERE kind <> ALL($1::text[]))",
+            list(FOLLOW_UPS_LATER.values()),
+        )
+    )
 
 
 async def grouped_items(conn: asyncpg.Connection) -> int:

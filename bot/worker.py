@@ -122,8 +122,8 @@ MAX_MATCH_FAILURES = 3
 UNMATCHABLE_RETRY_SECONDS = 60.0
 # The marker kinds of a story's follow-ups put off for `update_delay_seconds` (see
 # `match_story`), by whether an escalation was among the updates; and what they stand for.
-_DEFERRED = {False: "later", True: "later-escalated"}
-_DEFERRED_KINDS = {"later": UpdateKind.JOINED.value, "later-escalated": UpdateKind.ESCALATED.value}
+FOLLOW_UPS_LATER = {False: "later", True: "later-escalated"}
+_LATER_AS = {"later": UpdateKind.JOINED.value, "later-escalated": UpdateKind.ESCALATED.value}
 # A story whose matching transaction takes this long is logged with where the time went.
 SLOW_MATCH_SECONDS = 1.0
 # On the way out, the matcher may finish the story it is matching for this long.
@@ -614,7 +614,7 @@ class Worker:
                 steps["rules"] = time.monotonic()
                 self.services.metrics.matches.inc(len(matched))
                 kinds = [
-                    UpdateKind(_DEFERRED_KINDS.get(row.kind, row.kind))
+                    UpdateKind(_LATER_AS.get(row.kind, row.kind))
                     for row in markers
                     if row.kind != stories_store.RULE_ADDED
                 ]
@@ -641,7 +641,7 @@ class Worker:
                     await session.execute(
                         insert(PendingMatchRow).values(
                             story_id=story_id,
-                            kind=_DEFERRED[kind is UpdateKind.ESCALATED],
+                            kind=FOLLOW_UPS_LATER[kind is UpdateKind.ESCALATED],
                             fresh=fresh,
                             created_at=waiting_since,
                         )
@@ -702,7 +702,7 @@ class Worker:
         untold_first = func.min(case((PendingMatchRow.kind == UpdateKind.NEW.value, 0), else_=1))
         # Follow-ups put off (see `match_story`) wait until their first update is settled;
         # any other marker is news for someone.
-        later = case((PendingMatchRow.kind.in_(list(_DEFERRED.values())), 0), else_=1)
+        later = case((PendingMatchRow.kind.in_(list(FOLLOW_UPS_LATER.values())), 0), else_=1)
         settled = self.clock() - timedelta(seconds=self.settings.update_delay_seconds)
         due = or_(func.max(later) == 1, func.min(PendingMatchRow.created_at) <= settled)
         async with self.services.db.sessions() as session:
