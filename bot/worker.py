@@ -124,6 +124,9 @@ UNMATCHABLE_RETRY_SECONDS = 60.0
 # `match_story`), by whether an escalation was among the updates; and what they stand for.
 FOLLOW_UPS_LATER = {False: "later", True: "later-escalated"}
 _LATER_AS = {"later": UpdateKind.JOINED.value, "later-escalated": UpdateKind.ESCALATED.value}
+# How long an update of a told story waits for more outlets before chats new to the story
+# are told (never longer than `update_delay_seconds`).
+UPDATE_SETTLE_SECONDS = 1.0
 # A story whose matching transaction takes this long is logged with where the time went.
 SLOW_MATCH_SECONDS = 1.0
 # On the way out, the matcher may finish the story it is matching for this long.
@@ -700,11 +703,19 @@ class Worker:
         # longest waiting: an update only edits alerts that are out, a new story's alerts
         # are the news. The ones that just failed wait for their retry.
         untold_first = func.min(case((PendingMatchRow.kind == UpdateKind.NEW.value, 0), else_=1))
-        # Follow-ups put off (see `match_story`) wait until their first update is settled;
-        # any other marker is news for someone.
-        later = case((PendingMatchRow.kind.in_(list(FOLLOW_UPS_LATER.values())), 0), else_=1)
-        settled = self.clock() - timedelta(seconds=self.settings.update_delay_seconds)
-        due = or_(func.max(later) == 1, func.min(PendingMatchRow.created_at) <= settled)
+        # A new story is due at once. An update of a told one is due once it is
+        # UPDATE_SETTLE_SECONDS old, with the outlets that came meanwhile (several workers
+        # would otherwise match a growing story once per outlet); the follow-ups put off by
+        # `match_story`, once their first update is `update_delay_seconds` old.
+        now_at = self.clock()
+        delay = self.settings.update_delay_seconds
+        put_off = PendingMatchRow.kind.in_(list(FOLLOW_UPS_LATER.values()))
+        update_at = func.min(case((put_off, None), else_=PendingMatchRow.created_at))
+        due = or_(
+            untold_first == 0,
+            update_at <= now_at - timedelta(seconds=min(UPDATE_SETTLE_SECONDS, delay)),
+            func.min(PendingMatchRow.created_at) <= now_at - timedelta(seconds=delay),
+        )
         async with self.services.db.sessions() as session:
             rows = await session.execute(
                 select(PendingMatchRow.story_id)
