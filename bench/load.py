@@ -39,7 +39,8 @@ grouped and matched (the sender stopped meanwhile, unless `--capacity-with-sende
   the burst (first burst item stored -> last one grouped) and for the capacity phase (the
   workers' capacity, 1 against 2 workers);
 - time the workers spent waiting on the grouping advisory lock (pg_locks, sampled);
-- sendMessage rate against the limit, peak in any 1 s, 429s;
+- sendMessage rate against the limit, peak in any 1 s, 429s, and how many alerts went out
+  inside bundles (a message carrying several alerts of one chat counts for each of them);
 - peak memory (VmHWM) of every process, read just before it is stopped.
 
 Not a test: the machine is shared; figures vary. Exit status 1 if an alert was lost or
