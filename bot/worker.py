@@ -798,7 +798,8 @@ class Worker:
                 per_chat.setdefault(match.chat_id, match)
         if not per_chat:
             return 0, False
-        earlier = await alerts_store.fingerprints_for_story(session, story_id=story.id)
+        # Chats whose alert went out in one message with others: that message is not edited.
+        earlier, bundled = await alerts_store.alert_states_for_story(session, story_id=story.id)
         current = fingerprint(story)
         # Only chats with something new to see: a first alert (fresh news) or changed facts.
         changed = {c for c in per_chat if c in earlier and earlier[c] != current}
@@ -811,8 +812,6 @@ class Worker:
         if not due:
             return 0, deferred
         chats = await _subscribers(session, list(due))
-        # Chats whose alert went out in one message with others: that message is not edited.
-        bundled = await alerts_store.bundled_chats(session, story_id=story.id) if earlier else set()
         refreshed: list[int] = []  # bundled chats whose alert's facts changed
         published = story.last_published.isoformat()
         queued = 0

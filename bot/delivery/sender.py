@@ -553,8 +553,7 @@ class Sender:
             ]
         finally:
             self._in_flight.discard(message.chat_id)
-            self._in_flight_rows.discard(message.id)
-            self._in_flight_rows.difference_update(m.id for m in companions)
+            self._in_flight_rows.difference_update(m.id for m in (message, *companions))
             self.window.release(round_trip)
         if outcomes[0].status == "forbidden":
             self._unreachable.add(message.chat_id)

@@ -273,13 +273,24 @@ async def alerts_for_story(session: AsyncSession, *, story_id: str) -> list[Aler
     return [_stored(row._mapping) for row in await session.execute(stmt)]
 
 
-async def bundled_chats(session: AsyncSession, *, story_id: str) -> set[int]:
-    """The chats that got the story's alert inside a bundle (their message is not edited)."""
-    stmt = select(AlertRow.chat_id).where(AlertRow.story_id == story_id, AlertRow.bundled)
-    return {int(chat_id) for chat_id in (await session.execute(stmt)).scalars()}
+async def alert_states_for_story(
+    session: AsyncSession, *, story_id: str
+) -> tuple[dict[int, str], set[int]]:
+    """Chat -> fingerprint of every alert about a story, and the chats whose alert went out
+    inside a bundle (their message is not edited): all the worker needs to decide edits."""
+    stmt = select(AlertRow.chat_id, AlertRow.fingerprint, AlertRow.bundled).where(
+        AlertRow.story_id == story_id
+    )
+    fingerprints: dict[int, str] = {}
+    bundled: set[int] = set()
+    for chat_id, fingerprint, in_bundle in await session.execute(stmt):
+        fingerprints[int(chat_id)] = fingerprint
+        if in_bundle:
+            bundled.add(int(chat_id))
+    return fingerprints, bundled
 
 
 async def fingerprints_for_story(session: AsyncSession, *, story_id: str) -> dict[int, str]:
-    """Chat -> fingerprint of every alert about a story: all the worker needs to decide edits."""
-    stmt = select(AlertRow.chat_id, AlertRow.fingerprint).where(AlertRow.story_id == story_id)
-    return {int(chat_id): fingerprint for chat_id, fingerprint in await session.execute(stmt)}
+    """Chat -> fingerprint of every alert about a story."""
+    fingerprints, _ = await alert_states_for_story(session, story_id=story_id)
+    return fingerprints
