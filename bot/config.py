@@ -137,10 +137,10 @@ class Settings(BaseSettings):
         default=5.0,
         ge=0,
         description=(
-            "News that updates a story already matched (another outlet, new figures) waits "
-            "this long before the story is matched again, with whatever else arrives "
-            "meanwhile: one round of edits instead of one per outlet. A new story is matched "
-            "at once."
+            "The edits and replies that news about a story already told (another outlet, new "
+            "figures) brings wait this long, with whatever else arrives meanwhile: one round "
+            "of edits instead of one per outlet. A new story is matched at once, and chats "
+            "new to an updated story are told within a second."
         ),
     )
     digest_default_time: time = Field(
