@@ -486,6 +486,61 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process (all its threads) has used so far, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """The database server's processes (every backend, not only this run's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+    return found
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """CPU seconds the whole machine has spent busy and idle (all cores), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields[:8]) - idle) / tick, idle / tick
+
+
+@dataclass
+class CpuMeter:
+    """Where the CPU went over a phase: seconds per group of processes (each role with its
+    parse pool, the feed server, the fake API, PostgreSQL, this script) and the machine's
+    busy share. A phase that finds the cores busy cannot go faster with another process."""
+
+    groups: Callable[[], dict[str, list[int]]]
+    started: dict[str, float] = field(default_factory=dict)
+    machine: tuple[float, float] = (0.0, 0.0)
+
+    def _read(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.groups().items()}
+
+    def start(self) -> None:
+        self.started, self.machine = self._read(), machine_busy_seconds()
+
+    def stop(self) -> dict[str, Any]:
+        ended, (busy, idle) = self._read(), machine_busy_seconds()
+        busy, idle = busy - self.machine[0], idle - self.machine[1]
+        return {
+            "seconds_by_process": {
+                name: round(ended[name] - self.started.get(name, 0.0), 1) for name in ended
+            },
+            "machine_busy_share": round(busy / max(0.001, busy + idle), 2),
+        }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -513,6 +568,10 @@ class Role:
                 with contextlib.suppress(ValueError):
                     values[key] = float(value)
         return values
+
+    def pids(self) -> list[int]:
+        """The role's process and its children (the parse pool)."""
+        return [self.popen.pid, *children_of(self.popen.pid)]
 
     def read_memory(self) -> None:
         self.memory[self.name] = vm_hwm_mb(self.popen.pid)
@@ -659,6 +718,7 @@ def run_round(args: argparse.Namespace, *, workers: int, template: str, tag: str
                     lock_samples=lock_samples,
                     capacity_urls=[urls[feed] for feed, _ in capacity],
                     release_capacity=release_capacity,
+                    helpers={"feed server": feed_proc.pid, "fake API": api_proc.pid},
                 )
             )
             for role in roles:
@@ -766,6 +826,7 @@ async def _observe(
     lock_samples: list[int],
     capacity_urls: list[str],
     release_capacity: Callable[[], int],
+    helpers: dict[str, int],
 ) -> dict[str, Any]:
     """Wait out the stream and the burst while sampling the grouping-lock waiters; then wait
     for the outbox to drain; then the capacity phase (`_capacity`). Reads the workers'
@@ -773,6 +834,14 @@ async def _observe(
     conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=name)
     sampling = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=name)
     workers = [r for r in roles if r.name.startswith("worker")]
+    cpu = CpuMeter(
+        lambda: {
+            **{role.name: role.pids() for role in roles},
+            **{name: [pid] for name, pid in helpers.items()},
+            "postgres": postgres_pids(),
+            "bench": [os.getpid()],
+        }
+    )
 
     async def counters() -> tuple[float, float]:
         samples = await asyncio.gather(*(asyncio.to_thread(w.metrics) for w in workers))
@@ -850,6 +919,7 @@ async def _observe(
                 release=release_capacity,
                 counters=counters,
                 grouped_before=grouped,
+                cpu=cpu,
                 paused=[]
                 if args.capacity_with_sender
                 else [r for r in roles if r.name == "sender"],
@@ -898,6 +968,7 @@ async def _capacity(
     release: Callable[[], int],
     counters: Callable[[], Awaitable[tuple[float, float]]],
     grouped_before: int,
+    cpu: CpuMeter,
     paused: list[Role],
 ) -> dict[str, Any]:
     """The workers' capacity: `--capacity-items` items appear at once, one per feed, and
@@ -913,6 +984,7 @@ async def _capacity(
     end (its claims last 45 s) and sends what the phase queued while the round winds down."""
     with _stopped(paused):
         before = await counters()
+        cpu.start()
         published_at = await asyncio.to_thread(release)
         await conn.execute(
             "UPDATE sources SET next_poll_at = to_timestamp($2) WHERE url = ANY($1::text[])",
@@ -930,6 +1002,7 @@ async def _capacity(
                 break
             await asyncio.sleep(0.25)
         seconds = max(0.001, time.time() - started)
+        used = cpu.stop()
         after = await counters()
         items = await grouped_items(conn) - grouped_before
         return {
@@ -941,6 +1014,7 @@ async def _capacity(
             "items_per_s": round(items / seconds, 2),
             "matches": int(after[1] - before[1]),
             "matches_per_s": round((after[1] - before[1]) / seconds, 1),
+            "cpu": used,
         }
 
 
@@ -1373,6 +1447,12 @@ def _table(result: dict[str, Any]) -> str:
         lambda r: f"{r['capacity']['matches_per_s'] / base['capacity']['matches_per_s']:.2f}x",
     )
     line(
+        "capacity: machine busy share",
+        lambda r: r["capacity"].get("cpu", {}).get("machine_busy_share"),
+    )
+    for key in sorted({k for r in result["rounds"] for k in _capacity_cpu(r)}):
+        line(f"  capacity CPU s: {key}", lambda r, key=key: _capacity_cpu(r).get(key))
+    line(
         "burst alert lag p50 / p95 (s)",
         lambda r: "{p50} / {p95}".format(**r["alert_lag_s"]["burst"]),
     )
@@ -1408,6 +1488,10 @@ def _table(result: dict[str, Any]) -> str:
     return "\n".join(
         "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)) for row in rows
     )
+
+
+def _capacity_cpu(result: dict[str, Any]) -> dict[str, float]:
+    return dict(result["capacity"].get("cpu", {}).get("seconds_by_process", {}))
 
 
 if __name__ == "__main__":
