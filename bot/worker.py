@@ -112,6 +112,15 @@ MATCH_LOOKAHEAD = 16
 # Place display names remembered for rendering (a few hundred bytes each).
 PLACE_NAME_CACHE = 20_000
 
+# Fresh items grouped per transaction (the grouping lock is held for one batch at a time).
+GROUP_BATCH = 50
+# Items a poll stored and nobody grouped (a worker killed between the two steps, a failed
+# grouping transaction) are grouped by a later cycle once they are this old; a live worker
+# groups its items within seconds of storing them. Looked for this often, so many at a time.
+UNGROUPED_AFTER = timedelta(minutes=2)
+UNGROUPED_EVERY = timedelta(seconds=30)
+UNGROUPED_LIMIT = 200
+
 # How long a pause in finishing polls lets the news already fetched wait.
 NEWS_GRACE_SECONDS = 1.0
 # The pipelined matcher looks for pending stories at least this often (other workers' ones).
@@ -215,6 +224,7 @@ class Worker:
         # On PostgreSQL: the database time of this worker's last look at the stories table.
         self._stories_seen: datetime | None = None
         self._last_housekeeping: datetime | None = None
+        self._last_left_over: datetime | None = None
         self.last_cycle_at: datetime | None = None
         self._place_names: dict[tuple[str, str], str] = {}
         # Pipelined mode (`run_forever` on PostgreSQL): set when grouping left work to match.
@@ -339,6 +349,7 @@ class Worker:
         await self._ensure_grouper(now)
         if match:
             await self.sweep_pending(report)
+        await self._group_left_over(report, match=match)
         async with self.services.db.sessions() as session, session.begin():
             leased = await sources_store.lease_due_sources(
                 session,
@@ -417,17 +428,68 @@ class Worker:
             return []
 
     async def _process_fresh(
-        self, fresh: list[tuple[Item, Signals, int]], report: CycleReport, *, match: bool
+        self,
+        fresh: list[tuple[Item, Signals, int]],
+        report: CycleReport,
+        *,
+        match: bool,
+        left_over: bool = False,
     ) -> None:
         """Group (and match, or leave to the matcher) the buffered items, oldest first, and
-        empty the buffer."""
+        empty the buffer. Grouped `GROUP_BATCH` items to a transaction; a batch whose grouping
+        fails is logged and left for `_group_left_over`, and the next batch goes on."""
         batch = sorted(fresh, key=lambda entry: (entry[0].published, entry[2]))
         fresh.clear()
-        for item, signals, item_id in batch:
-            if match:
-                await self.process_item(item, signals, item_id=item_id, report=report)
-            elif await self.group(item, signals, item_id=item_id, report=report) is not None:
+        for start in range(0, len(batch), GROUP_BATCH):
+            part = batch[start : start + GROUP_BATCH]
+            try:
+                updates = await self.group_items(part, report=report, left_over=left_over)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "grouping %d items failed (%s); they are grouped again in %.0f s",
+                    len(part),
+                    type(exc).__name__,
+                    UNGROUPED_AFTER.total_seconds(),
+                )
+                report.errors.append(f"grouping: {type(exc).__name__}")
+                continue
+            if not updates:
+                continue
+            if not match:
                 self._match_wanted.set()
+                continue
+            for story_id in dict.fromkeys(update.story.id for update in updates):
+                await self._match_now(story_id, report)
+
+    async def _group_left_over(self, report: CycleReport, *, match: bool) -> int:
+        """Group the items a poll stored but whose grouping never happened (the worker died
+        in between, or the grouping transaction failed), once they are `UNGROUPED_AFTER` old:
+        their news is not lost. Looked for every `UNGROUPED_EVERY`; returns how many."""
+        now = self.clock()
+        last = self._last_left_over
+        if last is not None and now - last < UNGROUPED_EVERY:
+            return 0
+        self._last_left_over = now
+        window = self.grouper.window if self.grouper is not None else StoryGrouper().window
+        async with self.services.db.sessions() as session:
+            found = await items_store.left_ungrouped(
+                session,
+                published_after=now - window,
+                fetched_before=now - UNGROUPED_AFTER,
+                limit=UNGROUPED_LIMIT,
+            )
+        if not found:
+            return 0
+        log.warning("grouping %d items an earlier poll stored and left ungrouped", len(found))
+        entries = []
+        for stored, url, name in found:
+            item = stored.to_item(source_url=url, source_name=name)
+            signals = stored.signals if stored.signals is not None else extract(item)
+            entries.append((item, signals, stored.id))
+        await self._process_fresh(entries, report, match=match, left_over=True)
+        return len(found)
 
     async def _keep_leases(self, held: set[int]) -> None:
         """Renew the leases of feeds still being fetched, every third of the lease."""
@@ -514,10 +576,14 @@ class Worker:
         other workers saved meanwhile; if it fails, the grouper is rebuilt from the database.
         """
         update = await self.group(item, signals, item_id=item_id, report=report)
-        if update is None:
-            return None
+        if update is not None:
+            await self._match_now(update.story.id, report)
+        return update
+
+    async def _match_now(self, story_id: str, report: CycleReport) -> None:
+        """Match a story just grouped (the one-process loop); a failure leaves it pending."""
         try:
-            await self.match_story(update.story.id, report=report, wait=True)
+            await self.match_story(story_id, report=report, wait=True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -526,49 +592,93 @@ class Worker:
             # update of the same alert rows, a dropped connection).
             log.warning(
                 "matching story %s failed (%s); it stays pending for the next cycle",
-                update.story.id,
+                story_id,
                 type(exc).__name__,
             )
-            report.errors.append(f"match {update.story.id}: {type(exc).__name__}")
-        return update
+            report.errors.append(f"match {story_id}: {type(exc).__name__}")
 
     async def group(
         self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
     ) -> StoryUpdate | None:
-        """Step 1 alone (the pipelined poll loop's part): the stored item joins its story,
-        which is saved and left pending for a matcher; None for a duplicate."""
+        """Step 1 alone for one stored item (see `group_items`); None for a duplicate."""
+        updates = await self.group_items([(item, signals, item_id)], report=report)
+        return updates[0] if updates else None
+
+    async def group_item(
+        self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
+    ) -> StoryUpdate | None:
+        """`group` with the grouper already open (tests drive the step on its own)."""
+        return await self.group(item, signals, item_id=item_id, report=report)
+
+    async def group_items(
+        self,
+        entries: Sequence[tuple[Item, Signals, int]],
+        *,
+        report: CycleReport,
+        left_over: bool = False,
+    ) -> list[StoryUpdate]:
+        """Step 1, under the grouping lock, in one transaction: each stored item (in the
+        given order) joins its story; each story touched is saved once, its items attached
+        and a pending marker left per update for a matcher. Returns the updates (duplicates
+        left out). `left_over` items are first checked to be ungrouped still (another worker
+        may have grouped them). If it fails, the grouper is rebuilt from the database."""
+        if not entries:
+            return []
         await self._ensure_grouper(self.clock())
         try:
-            return await self.group_item(item, signals, item_id=item_id, report=report)
+            return await self._group_items(entries, report=report, left_over=left_over)
         except BaseException:
             # The grouper may hold a change the database rolled back: start again from storage.
             self.grouper = None
             raise
 
-    async def group_item(
-        self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
-    ) -> StoryUpdate | None:
-        """Step 1, under the grouping lock: group the item, save its story and mark the story
-        as pending matches, all in one transaction."""
+    async def _group_items(
+        self,
+        entries: Sequence[tuple[Item, Signals, int]],
+        *,
+        report: CycleReport,
+        left_over: bool,
+    ) -> list[StoryUpdate]:
         assert self.grouper is not None
         now = self.clock()
+        fresh_since = now - timedelta(hours=self.settings.alert_window_hours)
+        updates: list[StoryUpdate] = []
+        stories: dict[str, Story] = {}
+        members: dict[str, list[int]] = {}
+        markers: list[dict[str, Any]] = []
         async with self.services.db.sessions() as session, session.begin():
             saved_at = await self._catch_up_stories(session, now)
-            update = self.grouper.add(item, signals)
-            if update.kind is UpdateKind.DUPLICATE:
-                return None
-            report.story_updates += 1
-            self.services.metrics.stories.labels(update.kind.value).inc()
-            story = update.story
-            fresh = item.published >= now - timedelta(hours=self.settings.alert_window_hours)
-            await stories_store.save_story(session, story=story, now=saved_at)
-            await items_store.assign_story(session, item_ids=[item_id], story_id=story.id)
-            await session.execute(
-                insert(PendingMatchRow).values(
-                    story_id=story.id, kind=update.kind.value, fresh=fresh, created_at=now
+            if left_over:
+                ungrouped = await items_store.still_ungrouped(
+                    session, item_ids=[item_id for _, _, item_id in entries]
                 )
-            )
-        return update
+                entries = [entry for entry in entries if entry[2] in ungrouped]
+            for item, signals, item_id in entries:
+                update = self.grouper.add(item, signals)
+                story = update.story
+                members.setdefault(story.id, []).append(item_id)
+                if update.kind is UpdateKind.DUPLICATE:
+                    continue  # attached to the story that has it, nothing new to tell
+                updates.append(update)
+                stories[story.id] = story  # the latest version is the one saved
+                report.story_updates += 1
+                self.services.metrics.stories.labels(update.kind.value).inc()
+                markers.append(
+                    {
+                        "story_id": story.id,
+                        "kind": update.kind.value,
+                        "fresh": item.published >= fresh_since,
+                        "created_at": now,
+                    }
+                )
+            for story in stories.values():
+                await stories_store.save_story(session, story=story, now=saved_at)
+            # A duplicate joins the (stored) story that has it: else it would look ungrouped.
+            for story_id, item_ids in members.items():
+                await items_store.assign_story(session, item_ids=item_ids, story_id=story_id)
+            if markers:
+                await session.execute(insert(PendingMatchRow), markers)
+        return updates
 
     async def match_story(
         self, story_id: str, *, report: CycleReport, wait: bool = True

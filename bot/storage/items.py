@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.db import chunked, insert_for, utc_now
-from bot.storage.tables import ItemRow
+from bot.storage.tables import ItemRow, SourceRow
 from feeds.models import Category, Item, PlaceMention, Severity, Signals
 
 _COLUMNS = tuple(ItemRow.__table__.c)
@@ -186,3 +186,37 @@ async def recent_items(
     if limit is not None:
         stmt = stmt.limit(limit)
     return [_stored(row._mapping) for row in await session.execute(stmt)]
+
+
+async def left_ungrouped(
+    session: AsyncSession, *, published_after: datetime, fetched_before: datetime, limit: int
+) -> list[tuple[StoredItem, str, str]]:
+    """Items published after `published_after` and fetched before `fetched_before` that
+    belong to no story, oldest news first, each with its source's URL and name: a poll stored
+    them, and their grouping never happened. (Items whose story was deleted have none either:
+    they are older than any grouping window.)"""
+    stmt = (
+        select(*_COLUMNS, SourceRow.url.label("source_url"), SourceRow.name.label("source_name"))
+        .join(SourceRow, SourceRow.id == ItemRow.source_id)
+        .where(
+            ItemRow.story_id.is_(None),
+            ItemRow.published_at > published_after,
+            ItemRow.fetched_at <= fetched_before,
+        )
+        .order_by(ItemRow.published_at, ItemRow.id)
+        .limit(limit)
+    )
+    found = []
+    for row in await session.execute(stmt):
+        values = dict(row._mapping)
+        url, name = values.pop("source_url"), values.pop("source_name")
+        found.append((_stored(values), url, name))
+    return found
+
+
+async def still_ungrouped(session: AsyncSession, *, item_ids: Sequence[int]) -> set[int]:
+    """Which of these items belong to no story yet (under the grouping lock: none will)."""
+    if not item_ids:
+        return set()
+    stmt = select(ItemRow.id).where(ItemRow.id.in_(list(item_ids)), ItemRow.story_id.is_(None))
+    return set((await session.execute(stmt)).scalars())

@@ -18,7 +18,7 @@ from bot.storage import stories as stories_store
 from bot.storage.db import utc_now
 from bot.storage.tables import OutboxRow
 from bot.worker import Worker
-from feeds.models import Source
+from feeds.models import Item, Signals, Source
 from tests.bot.pipeline_support import *  # noqa: F403
 from tests.bot.pipeline_support import FeedItem, FeedServer, make_settings, opened, subscribe
 from tests.fakes import FakeTelegramAPI
@@ -115,11 +115,13 @@ async def test_more_outlets_edit_the_alert_and_a_restoration_replies(
     assert len(await send_queue(services)) == 1
 
     feeds.publish("b", item("b1", "Strike leaves 300,000 in Kyiv without power", minutes_ago=20))
+    await make_due(services)
+    assert (await worker.poll_once()).edits == 1
     feeds.publish("c", item("c1", "Kyiv without power after strike: 300,000 homes", minutes_ago=10))
     await make_due(services)
     report = await worker.poll_once()
-    # The second outlet's edit goes into the first one's, still queued: one edit, latest text.
-    assert (report.alerts, report.edits, report.folded) == (0, 1, 1)
+    # The third outlet's edit goes into the second one's, still queued: one edit, latest text.
+    assert (report.alerts, report.edits, report.folded) == (0, 0, 1)
     queued = await rows(services)
     assert [r.kind for r in queued] == ["alert", "edit"]
     assert "UNIAN, Ukrinform +1" in queued[-1].payload["text"]
@@ -498,6 +500,102 @@ async def test_several_markers_of_one_story_are_matched_together(
     assert (report.alerts, report.edits) == (1, 0)
     assert [r.kind for r in await rows(services)] == ["alert"]
     assert await pending(services) == []
+
+
+async def _store_only(
+    services: Services, url: str, guid: str, title: str, *, fetched_minutes_ago: float
+) -> int:
+    """What a worker killed right after storing a poll's items leaves: the item, no story."""
+    from bot.storage import items as items_store
+    from feeds.extract import extract
+
+    news = Item(
+        key=guid,
+        title=title,
+        summary="",
+        link=f"https://example.org/{guid}",
+        published=utc_now() - timedelta(minutes=5),
+    )
+    async with services.db.sessions() as session, session.begin():
+        source = await sources_store.get_source_by_url(session, url=url)
+        assert source is not None
+        [stored] = await items_store.add_items(
+            session,
+            source_id=source.id,
+            items=[news],
+            signals={guid: extract(news)},
+            fetched_at=utc_now() - timedelta(minutes=fetched_minutes_ago),
+        )
+    return stored.id
+
+
+async def story_of(services: Services, item_id: int) -> str | None:
+    from bot.storage import items as items_store
+
+    async with services.db.sessions() as session:
+        stored = await items_store.get_item(session, item_id=item_id)
+    assert stored is not None
+    return stored.story_id
+
+
+async def test_items_stored_by_a_worker_that_died_before_grouping_them_still_alert(
+    services: Services, feeds: FeedServer
+) -> None:
+    await subscribe(services, 1, "power outage in Kyiv")
+    url = feeds.publish("a")  # the feed shows nothing new: its items were stored already
+    await add_sources(services, (url, "UNIAN"))
+    left = await _store_only(services, url, "a1", KYIV_TITLE, fetched_minutes_ago=3)
+    # Stored a moment ago: its own worker may be grouping it right now.
+    recent = await _store_only(
+        services, url, "a2", "Odesa: water restored after repairs", fetched_minutes_ago=0.5
+    )
+
+    report = await Worker(services, owner="w2").poll_once()
+    assert report.alerts == 1
+    [alert] = await rows(services)
+    assert alert.chat_id == 1 and alert.payload["story_id"] == await story_of(services, left)
+    assert await story_of(services, recent) is None
+
+    # Grouped once: a later cycle (the item no longer left over) queues nothing more.
+    await make_due(services)
+    later = Worker(services, owner="w3")
+    assert (await later.poll_once()).alerts == 0
+    assert len(await rows(services)) == 1
+
+
+async def test_an_item_already_grouped_by_another_worker_is_not_grouped_twice(
+    services: Services, feeds: FeedServer
+) -> None:
+    from bot.worker import CycleReport
+
+    url = feeds.publish("a")
+    await add_sources(services, (url, "UNIAN"))
+    item_id = await _store_only(services, url, "a1", KYIV_TITLE, fetched_minutes_ago=3)
+    news_of = await _left_over_entries(services)
+    first, second = Worker(services, owner="w1"), Worker(services, owner="w2")
+    [update] = await first.group_items(news_of, report=CycleReport(), left_over=True)
+    # The second worker read the same left-over item before the first one grouped it.
+    assert await second.group_items(news_of, report=CycleReport(), left_over=True) == []
+    assert await story_of(services, item_id) == update.story.id
+    assert await pending(services) == [update.story.id]
+
+
+async def _left_over_entries(services: Services) -> list[tuple[Item, Signals, int]]:
+    from bot.storage import items as items_store
+
+    async with services.db.sessions() as session:
+        found = await items_store.left_ungrouped(
+            session,
+            published_after=utc_now() - timedelta(days=1),
+            fetched_before=utc_now(),
+            limit=10,
+        )
+    assert found
+    return [
+        (stored.to_item(source_url=url, source_name=name), stored.signals, stored.id)
+        for stored, url, name in found
+        if stored.signals is not None
+    ]
 
 
 async def test_the_sweep_leaves_a_story_another_worker_is_matching(
