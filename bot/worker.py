@@ -17,6 +17,11 @@ per story) that deletes the marker. A worker that dies between the two leaves th
 which every worker sweeps at the start of its cycle; the alerts' unique keys keep each
 (chat, story) alert single however often a story is matched.
 
+Grouping takes the fresh items of a poll cycle `GROUP_BATCH` at a time: one transaction, and
+one turn of the lock, per batch. Items a poll stored but nobody grouped (the worker was killed
+in between, or the batch's transaction failed) are found by any worker's cycle once they are
+`UNGROUPED_AFTER` old and grouped then, so their news still reaches its chats.
+
 On PostgreSQL `run_forever` pipelines the two steps: the poll loop only stores and groups
 (milliseconds an item), and a matcher task beside it matches the stories left pending (new
 stories first, then the longest waiting), each with all the updates that arrived for it
@@ -24,8 +29,8 @@ meanwhile. So a round of 1,000 feeds is
 polled on time however long matching takes (at 50,000 rules a story update can mean thousands
 of alerts and edits), and a story told by ten outlets in one round is matched, and its alerts
 edited, once instead of ten times. Several workers' matchers share the pending stories (a
-story locked by one is skipped by the others). On SQLite (one process, one writer) each item
-is grouped and matched in turn.
+story locked by one is skipped by the others). On SQLite (one process, one writer) each batch
+is grouped, then its stories matched, in turn.
 """
 
 from __future__ import annotations
