@@ -843,11 +843,18 @@ async def _observe(
         }
     )
 
-    async def counters() -> tuple[float, float]:
+    async def counters() -> tuple[float, ...]:
+        """The workers' counters, summed: items stored, (story, rule) matches, stories matched,
+        seconds matching, seconds grouping (lock waits included)."""
         samples = await asyncio.gather(*(asyncio.to_thread(w.metrics) for w in workers))
-        items = sum(metric_sum(s, "bot_items_new_total") for s in samples)
-        matches = sum(metric_sum(s, "bot_rule_matches_total") for s in samples)
-        return items, matches
+        names = (
+            "bot_items_new_total",
+            "bot_rule_matches_total",
+            "bot_story_matches_total",
+            "bot_match_seconds_total",
+            "bot_grouping_seconds_total",
+        )
+        return tuple(sum(metric_sum(s, name) for s in samples) for name in names)
 
     async def sample_locks(until: float) -> None:
         while time.time() < until:
@@ -966,7 +973,7 @@ async def _capacity(
     conn: asyncpg.Connection,
     urls: list[str],
     release: Callable[[], int],
-    counters: Callable[[], Awaitable[tuple[float, float]]],
+    counters: Callable[[], Awaitable[tuple[float, ...]]],
     grouped_before: int,
     cpu: CpuMeter,
     paused: list[Role],
@@ -1014,6 +1021,11 @@ async def _capacity(
             "items_per_s": round(items / seconds, 2),
             "matches": int(after[1] - before[1]),
             "matches_per_s": round((after[1] - before[1]) / seconds, 1),
+            # Where the workers' time went (summed over workers; matching runs beside the
+            # polls, so the two may add up to more than the phase).
+            "stories_matched": int(after[2] - before[2]),
+            "matching_s": round(after[3] - before[3], 1),
+            "grouping_s": round(after[4] - before[4], 1),
             "cpu": used,
         }
 
@@ -1445,6 +1457,13 @@ def _table(result: dict[str, Any]) -> str:
     line(
         f"capacity: matches/s against {base['workers']} worker(s)",
         lambda r: f"{r['capacity']['matches_per_s'] / base['capacity']['matches_per_s']:.2f}x",
+    )
+    line(
+        "capacity: stories matched; s matching, grouping",
+        lambda r: (
+            f"{r['capacity'].get('stories_matched')}; {r['capacity'].get('matching_s')}, "
+            f"{r['capacity'].get('grouping_s')}"
+        ),
     )
     line(
         "capacity: machine busy share",

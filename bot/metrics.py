@@ -38,6 +38,19 @@ class Metrics:
             registry=r,
         )
         self.matches = Counter("bot_rule_matches", "(story, rule) matches found.", registry=r)
+        # Where a worker's time goes: a second worker helps only the part that is not
+        # serialised (matching runs in parallel, grouping takes turns under one lock).
+        self.story_matches = Counter(
+            "bot_story_matches", "Stories matched against every rule.", registry=r
+        )
+        self.match_seconds = Counter(
+            "bot_match_seconds", "Seconds spent matching stories and queueing.", registry=r
+        )
+        self.grouping_seconds = Counter(
+            "bot_grouping_seconds",
+            "Seconds spent grouping items, waiting for the grouping lock included.",
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "bot_outbox_depth", "Outbox messages still to deliver.", registry=r
         )

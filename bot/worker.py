@@ -630,12 +630,15 @@ class Worker:
         if not entries:
             return []
         await self._ensure_grouper(self.clock())
+        started = time.monotonic()
         try:
             return await self._group_items(entries, report=report, left_over=left_over)
         except BaseException:
             # The grouper may hold a change the database rolled back: start again from storage.
             self.grouper = None
             raise
+        finally:
+            self.services.metrics.grouping_seconds.inc(time.monotonic() - started)
 
     async def _group_items(
         self,
@@ -766,6 +769,9 @@ class Worker:
                     )
                 steps["queue"] = time.monotonic()
         took = time.monotonic() - started
+        self.services.metrics.match_seconds.inc(took)
+        if steps:
+            self.services.metrics.story_matches.inc()
         if took >= SLOW_MATCH_SECONDS and steps:
             # Its alerts are out of the sender's sight until this commit: worth knowing why.
             log.info(

@@ -703,10 +703,15 @@ async def test_a_round_grouped_first_is_matched_once_per_story(
     assert (report.polled, report.new_items, report.alerts) == (2, 2, 0)
     assert len(await pending(services)) == 2 and await rows(services) == []
     assert _matches_found(services) == 0
+    sample = services.metrics.registry.get_sample_value
+    grouping = sample("bot_grouping_seconds_total") or 0.0
+    assert grouping > 0 and not sample("bot_story_matches_total")
 
     matched = await worker.match_pending(CycleReport(), stop=asyncio.Event())
     assert matched == 1  # one story, both outlets' updates at once
     assert _matches_found(services) == 1  # one rule, matched once (not once per outlet)
+    assert sample("bot_story_matches_total") == 1 and (sample("bot_match_seconds_total") or 0) > 0
+    assert sample("bot_grouping_seconds_total") == grouping  # matching is not grouping
     queued = await rows(services)
     assert [(r.chat_id, r.kind) for r in queued] == [(1, "alert")]
     assert "UNIAN" in queued[0].payload["text"] and "Ukrinform" in queued[0].payload["text"]
