@@ -486,13 +486,15 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process (all its threads) has used so far, in seconds."""
+def cpu_seconds(pid: int, *, finished_children: bool = False) -> float:
+    """User + system CPU time a process (all its threads) has used so far, in seconds; with
+    `finished_children`, also that of its children that have exited and been waited for."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    used = (11, 12, 13, 14) if finished_children else (11, 12)
+    return sum(int(fields[i]) for i in used) / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_pids() -> list[int]:

@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from bench.load import (  # noqa: E402
     EVAL_ITEMS,
     Role,
+    cpu_seconds,
     create_db,
     drop_db,
     fetch,
@@ -121,16 +122,6 @@ def feed_url(n: int) -> str:
     return f"http://127.0.0.1:{DEAD_PORT}/outlet/{n}.xml"
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its finished children, in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 async def run_round(template: str, *, workers: int, workdir: Path, within: float) -> dict[str, Any]:
     name = f"{template}_w{workers}"
     await create_db(name, template=template)
@@ -178,7 +169,7 @@ async def run_round(template: str, *, workers: int, workdir: Path, within: float
         for role in roles:
             with contextlib.suppress(Exception):  # a role that died reports nothing
                 matches += metric_sum(role.metrics(), "bot_rule_matches_total")
-        cpu = sum(cpu_seconds(role.popen.pid) for role in roles)
+        cpu = sum(cpu_seconds(role.popen.pid, finished_children=True) for role in roles)
         for role in roles:
             role.read_memory()
         queued = await fetch(
