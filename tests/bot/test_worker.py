@@ -415,15 +415,19 @@ async def test_a_failing_feed_is_recorded_and_the_others_still_polled(
 # -- grouping and matching in two steps ------------------------------------------------------
 
 
-async def _group_only(
-    services: Services, worker: Worker, url: str, guid: str, title: str, outlet: str = "UNIAN"
-) -> str:
-    """Store one item of the feed at `url` and run only the grouping step (story saved, marker
-    written), as a worker does right before it dies; returns the story id."""
+async def _store_only(
+    services: Services,
+    url: str,
+    guid: str,
+    title: str,
+    *,
+    outlet: str = "UNIAN",
+    fetched_minutes_ago: float = 0,
+) -> tuple[Item, int]:
+    """Store one item of the feed at `url` as a poll does, and nothing more (what a worker
+    killed right after storing leaves); returns the item and its id."""
     from bot.storage import items as items_store
-    from bot.worker import CycleReport
     from feeds.extract import extract
-    from feeds.models import Item
 
     news = Item(
         key=guid,
@@ -438,10 +442,26 @@ async def _group_only(
         source = await sources_store.get_source_by_url(session, url=url)
         assert source is not None
         [stored] = await items_store.add_items(
-            session, source_id=source.id, items=[news], signals={guid: extract(news)}
+            session,
+            source_id=source.id,
+            items=[news],
+            signals={guid: extract(news)},
+            fetched_at=utc_now() - timedelta(minutes=fetched_minutes_ago),
         )
+    return news, stored.id
+
+
+async def _group_only(
+    services: Services, worker: Worker, url: str, guid: str, title: str, outlet: str = "UNIAN"
+) -> str:
+    """Store one item of the feed at `url` and run only the grouping step (story saved, marker
+    written), as a worker does right before it dies; returns the story id."""
+    from bot.worker import CycleReport
+    from feeds.extract import extract
+
+    news, item_id = await _store_only(services, url, guid, title, outlet=outlet)
     await worker._ensure_grouper(utc_now())
-    update = await worker.group_item(news, extract(news), item_id=stored.id, report=CycleReport())
+    update = await worker.group_item(news, extract(news), item_id=item_id, report=CycleReport())
     assert update is not None
     return update.story.id
 
@@ -502,33 +522,6 @@ async def test_several_markers_of_one_story_are_matched_together(
     assert await pending(services) == []
 
 
-async def _store_only(
-    services: Services, url: str, guid: str, title: str, *, fetched_minutes_ago: float
-) -> int:
-    """What a worker killed right after storing a poll's items leaves: the item, no story."""
-    from bot.storage import items as items_store
-    from feeds.extract import extract
-
-    news = Item(
-        key=guid,
-        title=title,
-        summary="",
-        link=f"https://example.org/{guid}",
-        published=utc_now() - timedelta(minutes=5),
-    )
-    async with services.db.sessions() as session, session.begin():
-        source = await sources_store.get_source_by_url(session, url=url)
-        assert source is not None
-        [stored] = await items_store.add_items(
-            session,
-            source_id=source.id,
-            items=[news],
-            signals={guid: extract(news)},
-            fetched_at=utc_now() - timedelta(minutes=fetched_minutes_ago),
-        )
-    return stored.id
-
-
 async def story_of(services: Services, item_id: int) -> str | None:
     from bot.storage import items as items_store
 
@@ -544,9 +537,9 @@ async def test_items_stored_by_a_worker_that_died_before_grouping_them_still_ale
     await subscribe(services, 1, "power outage in Kyiv")
     url = feeds.publish("a")  # the feed shows nothing new: its items were stored already
     await add_sources(services, (url, "UNIAN"))
-    left = await _store_only(services, url, "a1", KYIV_TITLE, fetched_minutes_ago=3)
+    _, left = await _store_only(services, url, "a1", KYIV_TITLE, fetched_minutes_ago=3)
     # Stored a moment ago: its own worker may be grouping it right now.
-    recent = await _store_only(
+    _, recent = await _store_only(
         services, url, "a2", "Odesa: water restored after repairs", fetched_minutes_ago=0.5
     )
 
@@ -570,7 +563,7 @@ async def test_an_item_already_grouped_by_another_worker_is_not_grouped_twice(
 
     url = feeds.publish("a")
     await add_sources(services, (url, "UNIAN"))
-    item_id = await _store_only(services, url, "a1", KYIV_TITLE, fetched_minutes_ago=3)
+    _, item_id = await _store_only(services, url, "a1", KYIV_TITLE, fetched_minutes_ago=3)
     news_of = await _left_over_entries(services)
     first, second = Worker(services, owner="w1"), Worker(services, owner="w2")
     [update] = await first.group_items(news_of, report=CycleReport(), left_over=True)
