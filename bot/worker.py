@@ -98,7 +98,8 @@ SOURCES_PER_CYCLE = 50
 QUEUE_DEPTH_EVERY_SECONDS = 5.0
 # Shortest rest between poll cycles when a feed is (nearly) due.
 MIN_REST_SECONDS = 0.05
-# Stories are kept this long (for /test over 7 days and the digest), outbox rows a week.
+# Stories and items are kept this long (for /test over 7 days and the digest), outbox rows a
+# week.
 STORY_RETENTION = timedelta(days=14)
 OUTBOX_RETENTION = timedelta(days=7)
 HOUSEKEEPING_EVERY = timedelta(hours=1)
@@ -1126,6 +1127,8 @@ class Worker:
         async with self.services.db.sessions() as session, session.begin():
             await outbox.purge_finished(session, before=now - OUTBOX_RETENTION)
             await stories_store.delete_stories_before(session, before=now - STORY_RETENTION)
+            # Their items, and items no story took, go too: the table would grow for ever.
+            await items_store.delete_items_before(session, before=now - STORY_RETENTION)
             await sync_store.purge_rule_changes(session, before=now - RULE_CHANGE_RETENTION)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.db import chunked, insert_for, utc_now
@@ -220,3 +220,20 @@ async def still_ungrouped(session: AsyncSession, *, item_ids: Sequence[int]) -> 
         return set()
     stmt = select(ItemRow.id).where(ItemRow.id.in_(list(item_ids)), ItemRow.story_id.is_(None))
     return set((await session.execute(stmt)).scalars())
+
+
+async def delete_items_before(session: AsyncSession, *, before: datetime) -> int:
+    """Prune items published and fetched before `before` that belong to no story (run after
+    `stories.delete_stories_before`, whose stories' items it thereby takes too); returns how
+    many. Items of stories still kept stay with them."""
+    result = await session.execute(
+        delete(ItemRow)
+        .where(
+            ItemRow.story_id.is_(None),
+            ItemRow.published_at < before,
+            ItemRow.fetched_at < before,
+        )
+        .returning(ItemRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(result.all())

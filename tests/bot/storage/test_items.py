@@ -6,10 +6,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage import items, sources, stories
+from bot.storage.tables import ItemRow
 from feeds.models import Category, PlaceMention, Severity, Signals
 from rules.models import Story
 from tests.bot.storage.factories import NOW, item, source
@@ -94,6 +96,39 @@ async def test_items_attach_to_a_story(session: AsyncSession) -> None:
     await items.assign_story(session, item_ids=[new[0].id, new[2].id], story_id="s1")
     await session.commit()
     assert [i.key for i in await items.items_for_story(session, story_id="s1")] == ["a", "c"]
+
+
+async def test_old_items_without_a_story_are_pruned_and_the_others_kept(
+    session: AsyncSession,
+) -> None:
+    sid = await _source_id(session)
+    month = 60 * 24 * 30
+    old_alone, old_in_story, old_fetched_now, recent = await items.add_items(
+        session,
+        source_id=sid,
+        items=[
+            item("old-alone", minutes_ago=month),
+            item("old-in-story", minutes_ago=month),
+            item("old-fetched-now", minutes_ago=month),
+            item("recent"),
+        ],
+        fetched_at=NOW - timedelta(days=30),
+    )
+    # A feed that still shows a month-old item: it was first fetched now, and is kept (else
+    # the next poll would store it again as new).
+    await session.execute(
+        update(ItemRow).where(ItemRow.id == old_fetched_now.id).values(fetched_at=NOW)
+    )
+    story = Story(id="long", title="Outage", first_published=NOW, last_published=NOW)
+    await stories.save_story(session, story=story, now=NOW)
+    await items.assign_story(session, item_ids=[old_in_story.id], story_id="long")
+    await session.commit()
+
+    assert await items.delete_items_before(session, before=NOW - timedelta(days=14)) == 1
+    await session.commit()
+    assert await items.get_item(session, item_id=old_alone.id) is None
+    for kept in (old_in_story, old_fetched_now, recent):
+        assert await items.get_item(session, item_id=kept.id) is not None
 
 
 async def test_large_batch_is_chunked(session: AsyncSession) -> None:
