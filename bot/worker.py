@@ -610,12 +610,6 @@ class Worker:
         updates = await self.group_items([(item, signals, item_id)], report=report)
         return updates[0] if updates else None
 
-    async def group_item(
-        self, item: Item, signals: Signals, *, item_id: int, report: CycleReport
-    ) -> StoryUpdate | None:
-        """`group` with the grouper already open (tests drive the step on its own)."""
-        return await self.group(item, signals, item_id=item_id, report=report)
-
     async def group_items(
         self,
         entries: Sequence[tuple[Item, Signals, int]],
@@ -657,6 +651,8 @@ class Worker:
         markers: list[dict[str, Any]] = []
         async with self.services.db.sessions() as session, session.begin():
             saved_at = await self._catch_up_stories(session, now)
+            # Under the lock no one else groups: what is ungrouped now stays ours. A poll's own
+            # fresh items need no look (nobody takes them up before UNGROUPED_AFTER).
             if left_over:
                 ungrouped = await items_store.still_ungrouped(
                     session, item_ids=[item_id for _, _, item_id in entries]

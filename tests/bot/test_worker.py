@@ -460,8 +460,7 @@ async def _group_only(
     from feeds.extract import extract
 
     news, item_id = await _store_only(services, url, guid, title, outlet=outlet)
-    await worker._ensure_grouper(utc_now())
-    update = await worker.group_item(news, extract(news), item_id=item_id, report=CycleReport())
+    update = await worker.group(news, extract(news), item_id=item_id, report=CycleReport())
     assert update is not None
     return update.story.id
 
