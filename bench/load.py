@@ -38,6 +38,9 @@ grouped and matched (the sender stopped meanwhile, unless `--capacity-with-sende
 - items and (story, rule) matches per second (the workers' /metrics), over the stream, for
   the burst (first burst item stored -> last one grouped) and for the capacity phase (the
   workers' capacity, 1 against 2 workers);
+- for the capacity phase: CPU seconds per process (roles with their parse pools, the feed
+  server, the fake API, PostgreSQL, this script), the machine's busy share, and the workers'
+  stories matched and seconds spent matching and grouping (their /metrics);
 - time the workers spent waiting on the grouping advisory lock (pg_locks, sampled);
 - sendMessage rate against the limit, peak in any 1 s, 429s, and how many alerts went out
   inside bundles (a message carrying several alerts of one chat counts for each of them);
