@@ -632,6 +632,16 @@ def start_role(
     return Role(name, popen, chosen, log)
 
 
+# The workers' /metrics counters the bench reads, by the name its figures give them.
+WORKER_COUNTERS = {
+    "items": "bot_items_new_total",
+    "matches": "bot_rule_matches_total",  # (story, rule) pairs
+    "stories_matched": "bot_story_matches_total",
+    "matching_s": "bot_match_seconds_total",
+    "grouping_s": "bot_grouping_seconds_total",  # waits for the grouping lock included
+}
+
+
 def metric_sum(samples: dict[str, float], prefix: str) -> float:
     return sum(v for k, v in samples.items() if k.split("{")[0] == prefix)
 
@@ -848,18 +858,12 @@ async def _observe(
         }
     )
 
-    async def counters() -> tuple[float, ...]:
-        """The workers' counters, summed: items stored, (story, rule) matches, stories matched,
-        seconds matching, seconds grouping (lock waits included)."""
+    async def counters() -> dict[str, float]:
+        """The workers' counters, summed over workers."""
         samples = await asyncio.gather(*(asyncio.to_thread(w.metrics) for w in workers))
-        names = (
-            "bot_items_new_total",
-            "bot_rule_matches_total",
-            "bot_story_matches_total",
-            "bot_match_seconds_total",
-            "bot_grouping_seconds_total",
-        )
-        return tuple(sum(metric_sum(s, name) for s in samples) for name in names)
+        return {
+            key: sum(metric_sum(s, name) for s in samples) for key, name in WORKER_COUNTERS.items()
+        }
 
     async def sample_locks(until: float) -> None:
         while time.time() < until:
@@ -950,8 +954,8 @@ async def _observe(
             "items_published": sum(1 for p in published if not p.burst),
             "items_grouped": grouped_at_burst - grouped_before,
             "items_per_s": round((grouped_at_burst - grouped_before) / stream_s, 2),
-            "matches": int(at_burst[1] - before[1]),
-            "matches_per_s": round((at_burst[1] - before[1]) / stream_s, 1),
+            "matches": int(at_burst["matches"] - before["matches"]),
+            "matches_per_s": round((at_burst["matches"] - before["matches"]) / stream_s, 1),
         },
         "backlog": {
             "burst_items": sum(1 for p in published if p.burst),
@@ -959,8 +963,8 @@ async def _observe(
             "seconds": round(span, 1),
             "items_grouped": grouped_now - grouped_at_burst,
             "items_per_s": round((grouped_now - grouped_at_burst) / span, 2),
-            "matches": int(after_burst[1] - at_burst[1]),
-            "matches_per_s": round((after_burst[1] - at_burst[1]) / span, 1),
+            "matches": int(after_burst["matches"] - at_burst["matches"]),
+            "matches_per_s": round((after_burst["matches"] - at_burst["matches"]) / span, 1),
         },
         "capacity": capacity,
         "observed_until": observed_until,
@@ -968,7 +972,7 @@ async def _observe(
         "items_stored_total": int(stored),
         "items_grouped_total": int(grouped),
         "stories": int(stories),
-        "matches_total": int(end[1]),
+        "matches_total": int(end["matches"]),
     }
 
 
@@ -978,7 +982,7 @@ async def _capacity(
     conn: asyncpg.Connection,
     urls: list[str],
     release: Callable[[], int],
-    counters: Callable[[], Awaitable[tuple[float, ...]]],
+    counters: Callable[[], Awaitable[dict[str, float]]],
     grouped_before: int,
     cpu: CpuMeter,
     paused: list[Role],
@@ -1024,13 +1028,13 @@ async def _capacity(
             "seconds": round(seconds, 1),
             "items_grouped": items,
             "items_per_s": round(items / seconds, 2),
-            "matches": int(after[1] - before[1]),
-            "matches_per_s": round((after[1] - before[1]) / seconds, 1),
+            "matches": int(after["matches"] - before["matches"]),
+            "matches_per_s": round((after["matches"] - before["matches"]) / seconds, 1),
             # Where the workers' time went (summed over workers; matching runs beside the
             # polls, so the two may add up to more than the phase).
-            "stories_matched": int(after[2] - before[2]),
-            "matching_s": round(after[3] - before[3], 1),
-            "grouping_s": round(after[4] - before[4], 1),
+            "stories_matched": int(after["stories_matched"] - before["stories_matched"]),
+            "matching_s": round(after["matching_s"] - before["matching_s"], 1),
+            "grouping_s": round(after["grouping_s"] - before["grouping_s"], 1),
             "cpu": used,
         }
 

@@ -85,7 +85,7 @@ from feeds.extract import extract
 from feeds.fetch import Validators
 from feeds.models import Item, Severity, Signals
 from feeds.poll import PollOutcome, PollPolicy, SourceState, poll_each
-from rules.grouping import StoryGrouper, StoryUpdate, UpdateKind
+from rules.grouping import DEFAULT_WINDOW, StoryGrouper, StoryUpdate, UpdateKind
 from rules.models import Story
 from rules.rule import Delivery
 
@@ -478,7 +478,7 @@ class Worker:
         if last is not None and now - last < UNGROUPED_EVERY:
             return 0
         self._last_left_over = now
-        window = self.grouper.window if self.grouper is not None else StoryGrouper().window
+        window = self.grouper.window if self.grouper is not None else DEFAULT_WINDOW
         async with self.services.db.sessions() as session:
             found = await items_store.left_ungrouped(
                 session,
