@@ -32,6 +32,14 @@ would add pairs between an article and itself, and pairs that only say "Google k
 it". Two outlets printing the same wording stay two items (two reports of one event), and
 a pair of them counts as positive only when some group lists both.
 
+FILE may instead list events judged by hand: each line one item with `title`, `published`
+(ISO 8601 with offset), `source`, optional `url` and `summary`, `event` (a label shared by
+the items reporting one event, or null for an item no other reports) and `maybe` (labels of
+events the item may or may not belong to). A pair is positive when both items carry the same
+`event`; a pair of an item with an event it is a `maybe` of is left out of the count either
+way (neither right nor wrong when predicted). Items keep their own publication times.
+`tests/data/stories/uk_events_…jsonl` is such a file (see its README).
+
 `--sample N` prints N predicted pairs that are not reference pairs (seeded, so repeatable)
 for a person to judge whether they really are one event; `--ablation` scores the grouper
 with each title-matching signal turned off in turn (`rules.grouping.Matching`, the story
@@ -122,6 +130,8 @@ class CorpusError(ValueError):
 class Corpus:
     items: tuple[Item, ...]
     groups: tuple[frozenset[int], ...]
+    # Pairs judged neither together nor apart (an item and an event it is a `maybe` of).
+    ignored: frozenset[tuple[int, int]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +248,8 @@ def load_corpus(path: Path) -> Corpus:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise CorpusError(f"{path}: {exc}") from exc
+    if _is_event_file(lines):
+        return _load_events(path, lines)
     index: dict[tuple[str, str], int] = {}
     found: list[tuple[str, str, date]] = []
     groups: list[frozenset[int]] = []
@@ -281,6 +293,65 @@ def load_corpus(path: Path) -> Corpus:
     return Corpus(items=items, groups=tuple(groups))
 
 
+def _is_event_file(lines: Sequence[str]) -> bool:
+    for line in lines:
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                return False
+            return isinstance(row, dict) and "event" in row
+    return False
+
+
+def _load_events(path: Path, lines: Sequence[str]) -> Corpus:
+    """Items and reference of a file of hand-judged events (see the module doc)."""
+    items: list[Item] = []
+    members: dict[str, set[int]] = {}
+    maybe: dict[str, set[int]] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            published = datetime.fromisoformat(row["published"])
+            if published.tzinfo is None:
+                raise ValueError("published needs a UTC offset")
+            source = str(row["source"])
+            event, doubts = row["event"], [str(label) for label in row.get("maybe", [])]
+            title = str(row["title"]).strip()
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorpusError(f"{path}:{number}: not an event line: {exc}") from exc
+        at = len(items)
+        items.append(
+            Item(
+                key=f"eval-{at}",
+                title=title,
+                summary=str(row.get("summary") or ""),
+                link=row.get("url"),
+                published=published.astimezone(UTC),
+                source_url=f"eval:{_publisher_key(source)}",
+                source_name=source,
+            )
+        )
+        if event is not None:
+            members.setdefault(str(event), set()).add(at)
+        for label in doubts:
+            maybe.setdefault(label, set()).add(at)
+    unknown = sorted(set(maybe) - set(members))
+    if unknown:
+        raise CorpusError(f"{path}: 'maybe' names events no item belongs to: {unknown[:3]}")
+    ignored = {
+        (min(a, b), max(a, b))
+        for label, doubtful in maybe.items()
+        for a in doubtful
+        for b in members[label] | doubtful
+        if a != b
+    }
+    groups = tuple(frozenset(m) for m in members.values())
+    return Corpus(items=tuple(items), groups=groups, ignored=frozenset(ignored - _pairs(groups)))
+
+
 def restrict(corpus: Corpus, *, since: date | None = None, until: date | None = None) -> Corpus:
     """The items published from `since` to `until` (inclusive; None: open) and the reference
     groups cut down to them, items renumbered in their old order."""
@@ -296,7 +367,10 @@ def restrict(corpus: Corpus, *, since: date | None = None, until: date | None = 
         for group in corpus.groups
         if any(n in renumber for n in group)
     )
-    return Corpus(items=tuple(corpus.items[n] for n in keep), groups=groups)
+    ignored = frozenset(
+        (renumber[a], renumber[b]) for a, b in corpus.ignored if a in renumber and b in renumber
+    )
+    return Corpus(items=tuple(corpus.items[n] for n in keep), groups=groups, ignored=ignored)
 
 
 def _title_and_publisher(
@@ -349,7 +423,12 @@ def evaluate(
         story_of[n] = grouper.add(corpus.items[n], signals[n]).story.id
     published = [item.published for item in corpus.items]
     scores = score_pairs(
-        story_of, corpus.groups, threshold=threshold, published=published, window=grouper.window
+        story_of,
+        corpus.groups,
+        threshold=threshold,
+        published=published,
+        window=grouper.window,
+        ignored=corpus.ignored,
     )
     return dc_replace(scores, label=label)
 
@@ -361,17 +440,19 @@ def score_pairs(
     threshold: float = 0.0,
     published: Sequence[datetime] | None = None,
     window: timedelta = DEFAULT_WINDOW,
+    ignored: frozenset[tuple[int, int]] = frozenset(),
 ) -> Scores:
     """Pairwise scores of a grouping (item -> story id) against reference groups.
 
     With `published` (per item), recall_in_window counts only the positive pairs at most
-    `window` apart; without it, it equals recall.
+    `window` apart; without it, it equals recall. `ignored` pairs (smaller item first) count
+    neither for nor against a grouping that predicts them.
     """
     positive = _pairs(groups)
     members: dict[str, list[int]] = {}
     for n, story_id in story_of.items():
         members.setdefault(story_id, []).append(n)
-    predicted = _pairs(members.values())
+    predicted = _pairs(members.values()) - (ignored - positive)
     true = predicted & positive
 
     neighbours: dict[int, set[int]] = {}

@@ -139,6 +139,53 @@ def test_unrelated_headlines_same_day_stay_apart() -> None:
     assert a.story.id != b.story.id
 
 
+def test_same_city_same_day_without_shared_words_or_facts_stays_apart() -> None:
+    # From the Ukrainian reference (rows 588 and 153): both name Kyiv, nothing else in common.
+    # A shared place once joined them on its own, and a general news feed names a place in
+    # almost every item, so one city's news became one story.
+    grouper = StoryGrouper()
+    first = grouper.add(
+        item("У Пентагоні уточнили суму, що залишилася для Києва", source="Кореспондент"),
+        facts(places=(KYIV,), language="uk"),
+    )
+    other = grouper.add(
+        item('У Київській області працює ППО по ворожих "Шахедах"', hours=3, source="РБК"),
+        facts(places=(KYIV,), language="uk"),
+    )
+    assert other.kind is UpdateKind.NEW
+    assert other.story.id != first.story.id
+
+
+def test_shared_place_still_helps_headlines_that_share_words() -> None:
+    grouper = StoryGrouper(threshold=0.2)
+    first = grouper.add(item("Drone attack on Kyiv damages apartment block"), facts(places=(KYIV,)))
+    with_place = grouper.add(
+        item("Kyiv apartment block hit in overnight drone raid", hours=1, source="AP"),
+        facts(places=(KYIV,)),
+    )
+    assert with_place.story.id == first.story.id
+    assert with_place.score is not None and with_place.score >= 0.15
+
+
+def test_dates_and_function_words_of_ukrainian_headlines_are_not_shared_terms() -> None:
+    terms = title_terms("Свята 13 листопада 2024 року: що не можна робити в цей день")
+    assert not {"листоп", "року", "день", "що"} & terms
+    booker = title_terms("Названо переможницю Букерівської премії 2024 року")
+    sexiest = title_terms("Названо найсексуальнішого чоловіка 2024 року")
+    assert booker & sexiest == {"2024"}
+    grouper = StoryGrouper()
+    first = grouper.add(item("Названо переможницю Букерівської премії 2024 року"), NO_FACTS)
+    other = grouper.add(item("Названо найсексуальнішого чоловіка 2024 року", hours=6), NO_FACTS)
+    assert other.story.id != first.story.id
+
+
+def test_ukrainian_round_ups_are_recognised() -> None:
+    assert is_roundup(normalise_title("Підсумки 12.11: Витрати на зброю і радник Трампа"))
+    assert is_roundup(normalise_title("Удар по Харкову новим дроном: новини за 12 листопада"))
+    assert is_roundup(normalise_title("Огляд матеріалів іноземних медіа про війну 13 листопада"))
+    assert not is_roundup(normalise_title("Київ атакували одночасно ракетами і дронами"))
+
+
 def test_colder_reading_escalates() -> None:
     grouper = StoryGrouper()
     cold = facts(Category.COLD, places=(KYIV,), temps=(-18,))
@@ -668,6 +715,8 @@ def test_story_takes_no_items_beyond_its_span() -> None:
         pytest.param("freezing", "cold", id="en-cold"),
         pytest.param("світла", "power", id="uk-inflected"),
         pytest.param("опалення", "heat", id="uk-heat"),
+        pytest.param("вибухи", "attack", id="uk-explosions"),
+        pytest.param("взрывы", "attack", id="ru-explosions"),
         pytest.param("києві", "kyiv", id="uk-city-locative"),
         pytest.param("киев", "kyiv", id="ru-city"),
         pytest.param("energy", None, id="energy-is-not-power"),
