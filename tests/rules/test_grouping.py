@@ -179,6 +179,20 @@ def test_dates_and_function_words_of_ukrainian_headlines_are_not_shared_terms() 
     assert other.story.id != first.story.id
 
 
+def test_ukraine_and_russia_are_terms_in_english_headlines_only() -> None:
+    assert title_terms("Україна отримала від США грант: росіяни і РФ, війна") == {
+        "отрима",
+        "сша",
+        "грант",
+    }
+    assert {"ukrain", "russia"} <= title_terms("Ukraine and Russia trade strikes")
+    # Two Ukrainian headlines sharing "Україні" and one other word stayed one story before.
+    grouper = StoryGrouper()
+    first = grouper.add(item("Тайвань міг передати Україні системи HAWK"), NO_FACTS)
+    other = grouper.add(item("Гельсінкі передадуть Україні допомогу", hours=2), NO_FACTS)
+    assert other.story.id != first.story.id
+
+
 def test_ukrainian_round_ups_are_recognised() -> None:
     assert is_roundup(normalise_title("Підсумки 12.11: Витрати на зброю і радник Трампа"))
     assert is_roundup(normalise_title("Удар по Харкову новим дроном: новини за 12 листопада"))
