@@ -69,6 +69,7 @@ def is_cyrillic_domain_word(word: str) -> bool:
     """True for a Ukrainian or Russian headline word naming Ukraine, Russia, the war or news."""
     return word in _CYRILLIC_DOMAIN_WORDS or word.startswith(_CYRILLIC_DOMAIN_PREFIXES)
 
+
 # Transliteration and spelling variants of the same name or word, folded to one form.
 VARIANTS = {
     "kiev": "kyiv",
