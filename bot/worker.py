@@ -1094,7 +1094,7 @@ class Worker:
         """
         if self.grouper is not None:
             return
-        grouper = StoryGrouper()
+        grouper = StoryGrouper(threshold=self.settings.story_join_threshold)
         async with self.services.db.sessions() as session, session.begin():
             seen: datetime | None = None
             if self.services.db.dialect == "postgresql":

@@ -829,3 +829,28 @@ async def test_a_story_that_cannot_be_matched_does_not_hold_up_the_others(
     assert [r.payload["story_id"] for r in await rows(services)] == [healthy]
     assert await pending(services) == [broken]
     assert report.errors == [f"match {broken}: StorageError"]
+
+
+@pytest.mark.parametrize(("threshold", "stories"), [(0.06, 1), (0.9, 2)])
+async def test_the_join_threshold_setting_decides_how_alike_reports_must_be(
+    fake_telegram: FakeTelegramAPI, database_url: str, threshold: float, stories: int
+) -> None:
+    settings = make_settings(fake_telegram, database_url, story_join_threshold=threshold)
+    async with opened(settings) as services:
+        urls = ["https://unian.example/rss", "https://ukrinform.example/rss"]
+        await add_sources(services, (urls[0], "UNIAN"), (urls[1], "Ukrinform"))
+        worker = Worker(services)
+        ids = {
+            await _group_only(
+                services, worker, urls[0], "a", "Oreshnik missile strikes Lviv overnight"
+            ),
+            await _group_only(
+                services,
+                worker,
+                urls[1],
+                "b",
+                "Russia fires Oreshnik missile at Lviv, governor says",
+                outlet="Ukrinform",
+            ),
+        }
+    assert len(ids) == stories

@@ -122,6 +122,8 @@ def test_each_bad_variable_gets_a_named_line(monkeypatch: pytest.MonkeyPatch) ->
         ("MAX_RULES_PER_CHAT", "0"),
         ("ALERT_WINDOW_HOURS", "0"),
         ("ALLOW_PRIVATE_FEED_HOSTS", "perhaps"),
+        ("STORY_JOIN_THRESHOLD", "0"),
+        ("STORY_JOIN_THRESHOLD", "1.5"),
     ],
 )
 def test_single_bad_value(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
