@@ -171,7 +171,12 @@ class Scores:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="JSONL with related_headlines per line")
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        help="JSONL: Google News lines with related_headlines, or one item per line with its "
+        "hand-judged event (and maybe)",
+    )
     parser.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     parser.add_argument(
         "--threshold",
