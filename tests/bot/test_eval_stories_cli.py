@@ -20,7 +20,7 @@ CORPUS = (
 )
 EVENTS = CORPUS.with_name("uk_events_rbcua_korrespondent_babel_2024-11-13_14.jsonl")
 # Measured with the defaults on the hand-judged Ukrainian events: precision 0.458, recall
-# 0.502, f1 0.479 (it was precision 0.172, f1 0.266 while a shared place alone joined and
+# 0.499, f1 0.477 (it was precision 0.172, f1 0.266 while a shared place alone joined and
 # "Україна" was a title term).
 EVENTS_F1_FLOOR = 0.43
 EVENTS_PRECISION_FLOOR = 0.41
@@ -228,6 +228,6 @@ def test_ukrainian_events_reference(capsys: pytest.CaptureFixture[str]) -> None:
     scores = json.loads(capsys.readouterr().out)
     assert scores["items"] == 595
     assert scores["reference_groups"] == 115
-    assert scores["positive_pairs"] == 333
+    assert scores["positive_pairs"] == 335
     assert scores["f1"] >= EVENTS_F1_FLOOR
     assert scores["precision"] >= EVENTS_PRECISION_FLOOR
