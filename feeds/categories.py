@@ -5,8 +5,10 @@ Each sentence is read on its own. An outage is a deprivation word ("without", "�
 "відключення", "knock out", "to restore") followed by the supplies it is about ("no power,
 heat or water" is three outages), or a supply followed by its loss ("тепло відключили"), or
 a word that means an outage by itself ("blackout", "знеструмлення"). A clause reporting
-supply brought back ("світло повернули", "power restored") is restoration, not an outage;
-a negated outage ("відключень не буде", "no blackouts") is nothing. An attack counts when it
+supply brought back ("світло повернули", "power restored") is restoration, not an outage,
+and so are outages called off ("Укренерго скасувало відключення", "outages were cancelled"):
+the story that announced them ends. A negated outage ("відключень не буде", "no blackouts")
+is nothing. An attack counts when it
 hits energy infrastructure or causes an outage in the same sentence, and not when it is only
 threatened ("warns of", "would sabotage"). Runs on lower-cased normalised text.
 """
@@ -123,7 +125,8 @@ _NOT_OUTAGE = re.compile(
     r"|blackouts)"
     r"|уникнути (?:\w+ )?(?:відключен|блекаут)|избежать (?:\w+ )?(?:отключен|блэкаут)"
     r"|internet outage|outage of (?:the )?internet|anti-?blackout|антиблекаут"
-    # outages cancelled or reduced are not outages reported
+    # outages cancelled or reduced are not outages reported (cancelled ones are restoration:
+    # `_CALLED_OFF`)
     rf"|(?:скасува|відмін|отмен|cancel|call(?:ed|s)? off|lift)\w* (?:\w+ ){{0,3}}?(?:відключен"
     rf"|обмежен|графік|отключен|ограничен|график|outage|blackout|power cut|restriction)"
     rf"|(?:зменш|скорот|уменьш|сокра|reduc|fewer|less)\w* (?:\w+ ){{0,3}}?(?:відключен|отключен"
@@ -142,6 +145,20 @@ _RESTORED = re.compile(
     rf"|подключил{_W}|переподключил{_W}|запитал{_W}|появил{_W}"
     rf"|удалось (?:\w+ )?(?:переподключить|вернуть|восстановить|подключить|подать)|снова (?:со? "
     rf"|есть ))"
+)
+# Outages called off (done, or said as done in a headline's present tense): the supply stays
+# or comes back, so a story of those outages ends. "Will not cancel" and "may cancel" do not.
+_CUT = (
+    r"(?:відключен|вимкнен|графік|отключен|график|outage|blackout|power cut|power shutdown"
+    r"|(?:обмежен|ограничен)\w* (?:\w+ ){0,2}?(?:для|світл|електр|спожив|для|свет|электр|потреб)"
+    r"|restrictions? on (?:power|electricity))"
+)
+_CALLED_OFF = re.compile(
+    r"(?<!не )(?<!not )\b(?:скасувал\w*|скасовано|скасовані|скасовує|скасовують|відмінил\w*"
+    r"|відмінено|отменил\w*|отменен\w*|отменяет|отменяют|cancel(?:l?ed|s)|call(?:ed|s) off"
+    rf"|lift(?:ed|s))\s(?:\w+ ){{0,3}}?{_CUT}"
+    rf"|{_CUT}\w* (?:\w+ ){{0,3}}?(?<!не )(?:скасовано|скасували|відмінено|отменены|отменили"
+    r"|(?:were|have been|are|is|was|has been) (?:cancel(?:l)?ed|called off|lifted))\b"
 )
 # Words that make a restoration about power, heat or water (people "returned home" is not).
 _RESTORED_WHAT = re.compile(
@@ -384,8 +401,11 @@ def _read_sentence(sentence: str, groups: set[str]) -> set[Category]:
     found: set[Category] = set()
     outages: set[Category] = set()
     if "s" in groups or "r" in groups:
-        negated = _NOT_OUTAGE.search(sentence) is not None
+        called_off = _CALLED_OFF.search(sentence) is not None
+        negated = called_off or _NOT_OUTAGE.search(sentence) is not None
         clauses = _CLAUSE.split(sentence) if _RESTORED.search(sentence) else [sentence]
+        if called_off:
+            found.add(Category.RESTORATION)
         for clause in clauses:
             if _restored(clause):
                 found.add(Category.RESTORATION)

@@ -68,7 +68,19 @@ def cats(text: str, temperatures: tuple[float, ...] = ()) -> frozenset[Category]
         ),
         pytest.param("No blackouts are planned for Kyiv", set(), id="en-no-blackouts"),
         pytest.param("Snow on lines could cause power outages", {C}, id="en-could-cause"),
-        pytest.param("Укренерго скасувало відключення світла", set(), id="uk-cancelled"),
+        # outages called off end an outage story; "may cancel" and "did not cancel" do not
+        pytest.param("Укренерго скасувало відключення світла", {R}, id="uk-cancelled"),
+        pytest.param("Графіки відключень скасовано у Києві", {R}, id="uk-cancelled-passive"),
+        pytest.param("В Одессе отменили графики отключений", {R}, id="ru-cancelled"),
+        pytest.param("Ukrenergo cancels power outages for businesses", {R}, id="en-cancels"),
+        pytest.param("Power outages in Kyiv were cancelled", {R}, id="en-were-cancelled"),
+        pytest.param("Укренерго може скасувати відключення", set(), id="uk-may-cancel"),
+        pytest.param("Укренерго не скасувало відключення", set(), id="uk-did-not-cancel"),
+        pytest.param("У Києві не скасовуватимуть графіки відключень", {P}, id="uk-will-not-cancel"),
+        pytest.param("Outages will not be cancelled", {P}, id="en-will-not-cancel"),
+        pytest.param(
+            "Уряд скасував обмеження на експорт електроенергії", set(), id="uk-export-limits"
+        ),
         pytest.param("Атомна генерація зменшить кількість відключень", set(), id="uk-reduce"),
         pytest.param("без нього електромотори видають 605 к.с.", set(), id="uk-without-pronoun"),
         pytest.param(

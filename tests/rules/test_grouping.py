@@ -297,6 +297,24 @@ def test_restoration_elsewhere_does_not_resolve() -> None:
     assert outage.story.id != restored.story.id
 
 
+def test_outages_called_off_resolve_the_story_that_announced_them() -> None:
+    # RBC-Ukraine, 13 Nov 2024 (rows 178 and 287 of the Ukrainian event reference), with the
+    # facts the extractor finds in them.
+    from feeds.extract import extract
+
+    grouper = StoryGrouper()
+    announced = item('"Укренерго" вводить відключення світла для бізнесу', source="РБК-Україна")
+    story = grouper.add(announced, extract(announced))
+    assert Category.POWER_OUTAGE in story.story.categories
+    called_off = item(
+        '"Укренерго" скасувало відключення світла для бізнесів', hours=9, source="РБК-Україна"
+    )
+    update = grouper.add(called_off, extract(called_off))
+    assert update.story.id == story.story.id
+    assert update.kind is UpdateKind.RESOLVED
+    assert update.story.resolved
+
+
 def test_new_outage_after_resolution_is_a_new_story() -> None:
     grouper = StoryGrouper()
     outage = facts(Category.POWER_OUTAGE, places=(KYIV,))
