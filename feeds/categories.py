@@ -8,9 +8,9 @@ a word that means an outage by itself ("blackout", "знеструмлення")
 supply brought back ("світло повернули", "power restored") is restoration, not an outage,
 and so are outages called off ("Укренерго скасувало відключення", "outages were cancelled"):
 the story that announced them ends. A negated outage ("відключень не буде", "no blackouts")
-is nothing. An attack counts when it
-hits energy infrastructure or causes an outage in the same sentence, and not when it is only
-threatened ("warns of", "would sabotage"). Runs on lower-cased normalised text.
+is nothing. An attack counts when it hits energy infrastructure or causes an outage in the
+same sentence, and not when it is only threatened ("warns of", "would sabotage"). Runs on
+lower-cased normalised text.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ _RESTORED = re.compile(
 # or comes back, so a story of those outages ends. "Will not cancel" and "may cancel" do not.
 _CUT = (
     r"(?:відключен|вимкнен|графік|отключен|график|outage|blackout|power cut|power shutdown"
-    r"|(?:обмежен|ограничен)\w* (?:\w+ ){0,2}?(?:для|світл|електр|спожив|для|свет|электр|потреб)"
+    r"|(?:обмежен|ограничен)\w* (?:\w+ ){0,2}?(?:для|світл|електр|спожив|свет|электр|потреб)"
     r"|restrictions? on (?:power|electricity))"
 )
 _CALLED_OFF = re.compile(
