@@ -205,9 +205,7 @@ def cluster(count: int, probability: dict[tuple[int, int], float], cut: float) -
     """Average-link agglomerative clustering: merge the closest two clusters while their mean
     pair probability (0 for pairs never scored) is at least `cut`."""
     clusters: dict[int, set[int]] = {n: {n} for n in range(count)}
-    link: dict[tuple[int, int], float] = {}
-    for (a, b), p in probability.items():
-        link[(a, b)] = p
+    link = dict(probability)
     while True:
         best, best_mean = None, cut
         for (a, b), total in link.items():
@@ -230,7 +228,10 @@ def cluster(count: int, probability: dict[tuple[int, int], float], cut: float) -
     return {n: str(root) for root, members in clusters.items() for n in members}
 
 
-def run_direction(fit_half: Half, test_half: Half, label: str) -> list[dict[str, object]]:
+def run_direction(
+    fit_half: Half, test_half: Half, label: str
+) -> tuple[dict[str, float], list[dict[str, object]]]:
+    """The fitted weights (by feature) and one score row per grouper on `test_half`."""
     positive = _pairs(fit_half.corpus.groups)
     fit_pairs = fit_half.pairs()
     model = LogisticModel().fit(
@@ -240,20 +241,15 @@ def run_direction(fit_half: Half, test_half: Half, label: str) -> list[dict[str,
     probability = {
         (a, b): model.probability(test_half.features(a, b)) for a, b in test_half.pairs()
     }
-    rows: list[dict[str, object]] = [
-        {
-            "direction": label,
-            "weights": dict(zip(("intercept", *FEATURES), model.weights, strict=True)),
-        }
-    ]
+    weights = dict(zip(("intercept", *FEATURES), model.weights, strict=True))
     ours = evaluate(test_half.corpus, test_half.signals)
-    rows.append(_row(label, "StoryGrouper (defaults)", ours))
+    rows = [_row(label, "StoryGrouper (defaults)", ours)]
     for cut in CUTS:
         story_of = cluster(len(test_half.corpus.items), probability, cut)
         rows.append(
             _row(label, f"learned, cut {cut:.2f}", score_pairs(story_of, test_half.corpus.groups))
         )
-    return rows
+    return weights, rows
 
 
 def _row(direction: str, grouper: str, scores: Scores) -> dict[str, object]:
@@ -275,22 +271,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     corpus = load_corpus(args.file)
     first = Half.of(restrict(corpus, until=SPLIT))
     second = Half.of(restrict(corpus, since=date.fromordinal(SPLIT.toordinal() + 1)))
-    rows = run_direction(first, second, "fit to 13 Jan, test from 14 Jan")
-    rows += run_direction(second, first, "fit from 14 Jan, test to 13 Jan")
+    directions = {
+        label: run_direction(fit, test, label)
+        for label, fit, test in (
+            ("fit to 13 Jan, test from 14 Jan", first, second),
+            ("fit from 14 Jan, test to 13 Jan", second, first),
+        )
+    }
     if args.json:
-        for row in rows:
-            print(json.dumps(row))
+        for label, (weights, rows) in directions.items():
+            print(json.dumps({"direction": label, "weights": weights}))
+            for row in rows:
+                print(json.dumps(row))
         return 0
-    for row in rows:
-        if "weights" in row:
-            weights = row["weights"]
-            assert isinstance(weights, dict)
-            shown = ", ".join(f"{name} {value:+.2f}" for name, value in weights.items())
-            print(f"{row['direction']}: weights (standardised features) {shown}")
+    for label, (weights, _) in directions.items():
+        shown = ", ".join(f"{name} {value:+.2f}" for name, value in weights.items())
+        print(f"{label}: weights (standardised features) {shown}")
     print(f"{'direction':<32}  {'grouper':<24}  {'stories':>7}  {'P':>5}  {'R':>5}  {'F1':>5}")
-    for row in rows:
-        if "weights" in row:
-            continue
+    for row in (row for _, rows in directions.values() for row in rows):
         print(
             f"{row['direction']!s:<32}  {row['grouper']!s:<24}  {row['stories']!s:>7}  "
             f"{row['precision']!s:>5}  {row['recall']!s:>5}  {row['f1']!s:>5}"
