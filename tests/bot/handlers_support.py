@@ -40,12 +40,26 @@ class Harness:
         assert len(messages) == count, [m.plain_text for m in messages]
         return messages
 
-    async def press(self, chat_id: int, message: BotMessage, data: str, **kw: Any) -> str:
-        """Press the button `data` under `message` and wait until the bot answered it."""
+    async def press(
+        self, chat_id: int, message: BotMessage, data: str, *, changes: bool = True, **kw: Any
+    ) -> str:
+        """Press the button `data` under `message` and wait until the bot answered it and, when
+        `changes`, until the chat shows the answer (a message edited, sent or deleted)."""
+        before = self._chat_state(chat_id)
         query_id = self.api.press_button(chat_id, message.message_id, data, **kw)
         await self.api.wait_for_answer(query_id)
-        await self.settle()  # handlers answer first, then edit the message
+        if changes:
+            # Handlers answer the button first and edit after; a fixed pause lost that race on
+            # a loaded CI machine, so wait for the edit itself.
+            await self.api.wait_for(
+                lambda: self._chat_state(chat_id) != before, what=f"the chat to show {data}"
+            )
+        await self.settle()
         return query_id
+
+    def _chat_state(self, chat_id: int) -> list[tuple[int, int]]:
+        """What a press can change: which messages stand (sent, deleted) and their edits."""
+        return [(m.message_id, m.edits) for m in self.api.messages_to(chat_id)]
 
     async def settle(self) -> None:
         """Wait until every injected update was fetched and handled."""

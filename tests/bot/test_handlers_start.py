@@ -135,11 +135,12 @@ async def test_setup_needs_a_place_and_a_watch(
     api = fake_telegram
     async with running_bot(api, tmp_path) as bot:
         _, places = await bot.say(CHAT, "/start", count=2)
-        query = await bot.press(CHAT, places, "setup:places_done")
+        query = await bot.press(CHAT, places, "setup:places_done", changes=False)
         assert "at least one place" in (api.answers[query].text or "")
         await bot.press(CHAT, places, "setup:place:UA80")
         await bot.press(CHAT, places, "setup:places_done")
-        query = await bot.press(CHAT, api.messages_to(CHAT)[-1], "setup:watch_done")
+        watch = api.messages_to(CHAT)[-1]
+        query = await bot.press(CHAT, watch, "setup:watch_done", changes=False)
         assert "at least one thing" in (api.answers[query].text or "")
         assert await _rules(bot, CHAT) == []
 
